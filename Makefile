@@ -1,0 +1,56 @@
+# One entry point for setting up, building, running, testing and linting.
+# Everything starts from nothing: a fresh clone needs only python3, cargo and make.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+STAMP  := $(VENV)/.deps-installed
+# The extension is rebuilt whenever a Rust file or a manifest changes.
+RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml pyproject.toml
+EXT_STAMP := $(VENV)/.ext-built
+
+.PHONY: run test test-rust test-python lint fmt bench clean setup build
+
+run: build
+	$(PY) -m holdfast
+
+test: build test-rust test-python
+
+test-rust:
+	cargo test --workspace --exclude holdfast-python --features holdfast-core/check-invariants
+
+test-python: build
+	$(PY) -m pytest
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet "maturin>=1.7,<2" "pytest>=8" "hypothesis>=6.100" "pytest-benchmark>=4" "ruff>=0.5" "mypy>=1.10"
+	touch $@
+
+build: $(EXT_STAMP)
+
+$(EXT_STAMP): $(STAMP) $(RUST_SOURCES)
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release --quiet
+	touch $@
+
+bench: build
+	$(PY) -m pytest benchmarks --benchmark-only --benchmark-group-by=group $(BENCH_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check python tests benchmarks
+	$(VENV)/bin/ruff format --check python tests benchmarks
+	$(VENV)/bin/mypy
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff format python tests benchmarks
+	$(VENV)/bin/ruff check --fix python tests benchmarks
+	cargo fmt --all
+
+clean:
+	rm -rf $(VENV) target

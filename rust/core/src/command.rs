@@ -1,0 +1,122 @@
+//! Requests: who asks (meta) and what they ask for (command).
+//!
+//! The command is also what an idempotency key is bound to: its canonical
+//! encoding (postcard, in declaration order; do not reorder variants or
+//! fields) is hashed into the request's fingerprint.
+
+use serde::{Deserialize, Serialize};
+
+/// One line of a request. An empty location on a reserve lets the engine
+/// choose; on the other calls it matches the line wherever it is held.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LineRequest {
+    pub sku: String,
+    pub location: String,
+    pub quantity: u64,
+}
+
+impl LineRequest {
+    pub fn new(sku: impl Into<String>, location: impl Into<String>, quantity: u64) -> Self {
+        LineRequest {
+            sku: sku.into(),
+            location: location.into(),
+            quantity,
+        }
+    }
+}
+
+/// Who is asking, under which key, and when. `now` is the decision time:
+/// the core reads no clock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    pub tenant: String,
+    pub idempotency_key: String,
+    pub actor: String,
+    pub now: i64,
+}
+
+impl Meta {
+    pub fn new(
+        tenant: impl Into<String>,
+        idempotency_key: impl Into<String>,
+        actor: impl Into<String>,
+        now: i64,
+    ) -> Self {
+        Meta {
+            tenant: tenant.into(),
+            idempotency_key: idempotency_key.into(),
+            actor: actor.into(),
+            now,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Hold stock. `hold_ms` 0 takes the default hold.
+    Reserve {
+        order_ref: String,
+        channel: String,
+        lines: Vec<LineRequest>,
+        hold_ms: i64,
+        allow_partial: bool,
+    },
+    /// Turn a hold into a commitment; with lines, allocate that much and release the rest.
+    Allocate {
+        reservation_id: String,
+        lines: Vec<LineRequest>,
+    },
+    Release {
+        reservation_id: String,
+        note: String,
+    },
+    RenewHold {
+        reservation_id: String,
+        hold_ms: i64,
+    },
+    ConfirmPick {
+        reservation_id: String,
+        lines: Vec<LineRequest>,
+        as_of: i64,
+    },
+    Unpick {
+        reservation_id: String,
+        lines: Vec<LineRequest>,
+    },
+    ConfirmShipment {
+        reservation_id: String,
+        lines: Vec<LineRequest>,
+        as_of: i64,
+    },
+    RecordReturn {
+        reservation_id: String,
+        lines: Vec<LineRequest>,
+        restock: bool,
+        as_of: i64,
+    },
+    /// The warehouse's absolute count, with its own sequence number and time.
+    SetStock {
+        sku: String,
+        location: String,
+        on_hand: u64,
+        source_sequence: u64,
+        as_of: i64,
+    },
+    AdjustStock {
+        sku: String,
+        location: String,
+        delta: i64,
+        adjustment_reason: String,
+    },
+    SetSafetyStock {
+        sku: String,
+        location: String,
+        quantity: u64,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub meta: Meta,
+    pub command: Command,
+}

@@ -1,0 +1,287 @@
+//! Applying an event: the only code that changes the engine's state.
+//! Live decisions and replay both come through here, so a replay cannot
+//! disagree with what was decided.
+
+use std::cmp::Reverse;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use smallvec::smallvec;
+
+use crate::event::{Change, Event, PlacedLine};
+use crate::idempotency::{IdempotencyRecord, ReservationSlot, StoredOutcome, Subject};
+use crate::ids::ReservationId;
+use crate::position::{Position, PositionIndex};
+use crate::reservation::{HistoryEntry, Line, Reservation};
+use crate::state::{Action, LineState};
+
+use super::Engine;
+
+impl Engine {
+    pub(super) fn apply(&mut self, event: &Event) {
+        assert_eq!(event.seq, self.next_seq, "events apply in sequence");
+        self.next_seq += 1;
+        let subject = match &event.change {
+            Change::HoldPlaced {
+                reservation_id,
+                order_ref,
+                channel,
+                expires_at,
+                lines,
+            } => Some(Subject::Reservation(self.place_hold(
+                event,
+                *reservation_id,
+                order_ref,
+                channel,
+                *expires_at,
+                lines,
+            ))),
+            Change::LinesMoved {
+                reservation_id,
+                action,
+                moves,
+                restock,
+                note: _,
+            } => {
+                let slot = self.existing_slot(reservation_id);
+                let from = self.reservations[slot as usize].state();
+                for m in moves {
+                    self.move_line(slot, m.line, m.quantity, m.to, *restock, event.at);
+                }
+                self.record_history(slot, event, *action, Some(from));
+                Some(Subject::Reservation(slot))
+            }
+            Change::HoldRenewed {
+                reservation_id,
+                expires_at,
+            } => {
+                let slot = self.existing_slot(reservation_id);
+                let from = self.reservations[slot as usize].state();
+                self.reservations[slot as usize].expires_at = *expires_at;
+                self.expiry.push(Reverse((*expires_at, slot)));
+                self.record_history(slot, event, Action::RenewHold, Some(from));
+                Some(Subject::Reservation(slot))
+            }
+            Change::StockCounted {
+                sku,
+                location,
+                on_hand,
+                source_sequence,
+                as_of,
+            } => {
+                let index = self.position_for(sku, location);
+                let position = &mut self.positions[index as usize];
+                position.on_hand = *on_hand;
+                position.source_sequence = Some(*source_sequence);
+                position.as_of = Some(*as_of);
+                position.received_at = Some(event.at);
+                position.track_overcommitment(event.at);
+                Some(Subject::Position(index))
+            }
+            Change::StockAdjusted {
+                sku,
+                location,
+                delta,
+                adjustment_reason: _,
+            } => {
+                let index = self.position_for(sku, location);
+                let position = &mut self.positions[index as usize];
+                position.on_hand = position
+                    .on_hand
+                    .checked_add_signed(*delta)
+                    .expect("a decided adjustment stays within on hand's range");
+                position.received_at = Some(event.at);
+                position.track_overcommitment(event.at);
+                Some(Subject::Position(index))
+            }
+            Change::SafetyStockSet {
+                sku,
+                location,
+                quantity,
+            } => {
+                let index = self.position_for(sku, location);
+                let position = &mut self.positions[index as usize];
+                position.safety_stock = *quantity;
+                position.track_overcommitment(event.at);
+                Some(Subject::Position(index))
+            }
+            Change::Rejected { rejection } => {
+                self.remember(event, StoredOutcome::Rejected(Box::new(rejection.clone())));
+                None
+            }
+            Change::KeysPurged { decided_before } => {
+                self.idempotency.purge_decided_before(*decided_before);
+                None
+            }
+            Change::RuleVersionSet { version } => {
+                self.rule_version = self.symbols.intern(version);
+                None
+            }
+        };
+        if let Some(subject) = subject {
+            let reason = event.reason;
+            self.remember(event, StoredOutcome::Accepted { reason, subject });
+        }
+    }
+
+    fn place_hold(
+        &mut self,
+        event: &Event,
+        id: ReservationId,
+        order_ref: &str,
+        channel: &Arc<str>,
+        expires_at: i64,
+        placed: &[PlacedLine],
+    ) -> ReservationSlot {
+        let slot = ReservationSlot::try_from(self.reservations.len())
+            .expect("fewer than 2^32 reservations");
+        let mut lines = smallvec![];
+        for line in placed {
+            let position = self.position_for(&line.sku, &line.location);
+            self.positions[position as usize].move_units(
+                None,
+                LineState::Reserved.bucket(),
+                line.quantity,
+            );
+            lines.push(Line {
+                position,
+                state: LineState::Reserved,
+                quantity: line.quantity,
+            });
+        }
+        let tenant = self.symbols.intern(&event.tenant);
+        let channel = self.symbols.intern(channel);
+        let first = self.history_entry(event, Action::Reserve, None, LineState::Reserved);
+        self.reservations.push(Reservation {
+            id,
+            tenant,
+            channel,
+            order_ref: order_ref.into(),
+            expires_at,
+            lines,
+            history: smallvec![first],
+        });
+        let Self {
+            reservation_index,
+            reservations,
+            id_hasher,
+            ..
+        } = self;
+        reservation_index.insert_unique(id_hasher.hash_one(id), slot, |&s| {
+            id_hasher.hash_one(reservations[s as usize].id)
+        });
+        self.expiry.push(Reverse((expires_at, slot)));
+        self.minted += 1;
+        slot
+    }
+
+    /// Move units of one line to another state, splitting the line when only
+    /// part of it moves, and carry the units between the position's buckets.
+    fn move_line(
+        &mut self,
+        slot: ReservationSlot,
+        line: u32,
+        quantity: u64,
+        to: LineState,
+        restock: bool,
+        at: i64,
+    ) {
+        let reservation = &mut self.reservations[slot as usize];
+        let current = reservation.lines[line as usize];
+        if quantity < current.quantity {
+            reservation.lines[line as usize].quantity -= quantity;
+            reservation.lines.push(Line {
+                position: current.position,
+                state: to,
+                quantity,
+            });
+        } else {
+            assert_eq!(quantity, current.quantity, "a move never exceeds its line");
+            reservation.lines[line as usize].state = to;
+        }
+        let position = &mut self.positions[current.position as usize];
+        position.move_units(current.state.bucket(), to.bucket(), quantity);
+        if to == LineState::Shipped {
+            position.on_hand = position
+                .on_hand
+                .checked_sub(quantity)
+                .expect("shipping was checked against on hand");
+        }
+        if to == LineState::Returned && restock {
+            position.on_hand = position
+                .on_hand
+                .checked_add(quantity)
+                .expect("restocking was checked for overflow");
+        }
+        position.track_overcommitment(at);
+    }
+
+    fn history_entry(
+        &mut self,
+        event: &Event,
+        action: Action,
+        from: Option<LineState>,
+        to: LineState,
+    ) -> HistoryEntry {
+        HistoryEntry {
+            at: event.at,
+            action,
+            from,
+            to,
+            reason: event.reason,
+            actor: self.symbols.intern(&event.actor),
+            rule_version: self.symbols.intern(&event.rule_version),
+            idempotency_key: event.idempotency_key.clone(),
+        }
+    }
+
+    fn record_history(
+        &mut self,
+        slot: ReservationSlot,
+        event: &Event,
+        action: Action,
+        from: Option<LineState>,
+    ) {
+        let to = self.reservations[slot as usize].state();
+        let entry = self.history_entry(event, action, from, to);
+        self.reservations[slot as usize].history.push(entry);
+    }
+
+    /// Store the outcome under the event's idempotency key, if it has one.
+    fn remember(&mut self, event: &Event, outcome: StoredOutcome) {
+        let Some(key) = &event.idempotency_key else {
+            return;
+        };
+        let tenant = self.symbols.intern(&event.tenant);
+        let rule_version = self.symbols.intern(&event.rule_version);
+        self.idempotency.insert(IdempotencyRecord {
+            tenant,
+            key: key.clone(),
+            fingerprint: event.fingerprint,
+            decided_at: event.at,
+            rule_version,
+            outcome,
+        });
+    }
+
+    fn existing_slot(&self, id: &ReservationId) -> ReservationSlot {
+        self.slot_of(id)
+            .expect("events only name reservations that exist")
+    }
+
+    /// The position for a SKU at a location, created on first mention.
+    fn position_for(&mut self, sku: &Arc<str>, location: &Arc<str>) -> PositionIndex {
+        let sku = self.symbols.intern(sku);
+        let location = self.symbols.intern(location);
+        if let Some(index) = self.position_index.get(&(sku, location)) {
+            return *index;
+        }
+        let index =
+            PositionIndex::try_from(self.positions.len()).expect("fewer than 2^32 positions");
+        self.positions.push(Position::new(sku, location));
+        self.position_index.insert((sku, location), index);
+        self.sku_positions.entry(sku).or_default().push(index);
+        self.locations.insert(location, ());
+        index
+    }
+}

@@ -1,0 +1,575 @@
+//! Guards: each command becomes a change, or a rejection with its facts.
+//! Nothing here mutates the engine; `apply` does that, for live decisions and
+//! replay alike.
+
+use std::sync::Arc;
+
+use smallvec::SmallVec;
+
+use crate::command::{Command, LineRequest, Request};
+use crate::error::Rejection;
+use crate::event::{Change, LineMove, PlacedLine};
+use crate::ids::{self, ReservationId};
+use crate::idempotency::ReservationSlot;
+use crate::position::PositionIndex;
+use crate::reason::ReasonCode;
+use crate::reservation::Reservation;
+use crate::state::{Action, LineState};
+
+use super::Engine;
+
+type Decided = Result<(ReasonCode, Change), Rejection>;
+
+/// Units this request already plans to take from each position, so that two
+/// lines of one request for the same SKU are guarded as one total.
+type Planned = SmallVec<[(PositionIndex, u64); 4]>;
+
+fn planned_at(planned: &Planned, position: PositionIndex) -> u64 {
+    planned
+        .iter()
+        .find(|(p, _)| *p == position)
+        .map_or(0, |(_, units)| *units)
+}
+
+fn plan(planned: &mut Planned, position: PositionIndex, units: u64) {
+    match planned.iter_mut().find(|(p, _)| *p == position) {
+        Some((_, total)) => *total += units,
+        None => planned.push((position, units)),
+    }
+}
+
+impl Engine {
+    pub(super) fn decide(&self, request: &Request) -> Decided {
+        let now = request.meta.now;
+        let tenant = request.meta.tenant.as_str();
+        match &request.command {
+            Command::Reserve {
+                order_ref,
+                channel,
+                lines,
+                hold_ms,
+                allow_partial,
+            } => self.decide_reserve(now, order_ref, channel, lines, *hold_ms, *allow_partial),
+            Command::Allocate {
+                reservation_id,
+                lines,
+            } => self.decide_moves(tenant, reservation_id, Action::Allocate, lines, false, ""),
+            Command::Release {
+                reservation_id,
+                note,
+            } => self.decide_moves(tenant, reservation_id, Action::Release, &[], false, note),
+            Command::RenewHold {
+                reservation_id,
+                hold_ms,
+            } => self.decide_renewal(now, tenant, reservation_id, *hold_ms),
+            Command::ConfirmPick {
+                reservation_id,
+                lines,
+                as_of: _,
+            } => self.decide_moves(tenant, reservation_id, Action::Pick, lines, false, ""),
+            Command::Unpick {
+                reservation_id,
+                lines,
+            } => self.decide_moves(tenant, reservation_id, Action::Unpick, lines, false, ""),
+            Command::ConfirmShipment {
+                reservation_id,
+                lines,
+                as_of: _,
+            } => self.decide_moves(tenant, reservation_id, Action::Ship, lines, false, ""),
+            Command::RecordReturn {
+                reservation_id,
+                lines,
+                restock,
+                as_of: _,
+            } => self.decide_moves(tenant, reservation_id, Action::Return, lines, *restock, ""),
+            Command::SetStock {
+                sku,
+                location,
+                on_hand,
+                source_sequence,
+                as_of,
+            } => self.decide_count(sku, location, *on_hand, *source_sequence, *as_of),
+            Command::AdjustStock {
+                sku,
+                location,
+                delta,
+                adjustment_reason,
+            } => self.decide_adjustment(sku, location, *delta, adjustment_reason),
+            Command::SetSafetyStock {
+                sku,
+                location,
+                quantity,
+            } => self.decide_safety_stock(sku, location, *quantity),
+        }
+    }
+
+    fn decide_reserve(
+        &self,
+        now: i64,
+        order_ref: &str,
+        channel: &str,
+        lines: &[LineRequest],
+        hold_ms: i64,
+        allow_partial: bool,
+    ) -> Decided {
+        let mut planned = Planned::new();
+        let mut placed = Vec::with_capacity(lines.len());
+        let mut first_shortage = None;
+        let mut short = false;
+        for group in group_lines(lines) {
+            let (sku, location, requested) = (group.sku, group.location, group.total);
+            let sku_sym = self
+                .symbols
+                .get(sku)
+                .filter(|sym| self.sku_positions.contains_key(sym))
+                .ok_or_else(|| Rejection::UnknownSku {
+                    sku: sku.to_owned(),
+                })?;
+            let chosen = if location.is_empty() {
+                self.choose_location(sku_sym, requested, &planned)
+            } else {
+                let known = self
+                    .symbols
+                    .get(location)
+                    .filter(|sym| self.locations.contains_key(sym))
+                    .ok_or_else(|| Rejection::UnknownLocation {
+                        location: location.to_owned(),
+                    })?;
+                self.position_index.get(&(sku_sym, known)).copied()
+            };
+            let available = chosen.map_or(0, |position| {
+                let free = self.positions[position as usize].available();
+                let taken = i64::try_from(planned_at(&planned, position)).unwrap_or(i64::MAX);
+                free.saturating_sub(taken).max(0)
+            });
+            let available = u64::try_from(available).expect("clamped at zero");
+            let granted = requested.min(available);
+            if granted < requested {
+                short = true;
+                first_shortage.get_or_insert_with(|| Rejection::InsufficientStock {
+                    sku: sku.to_owned(),
+                    location: chosen.map_or_else(
+                        || location.to_owned(),
+                        |p| self.location_name(p).to_string(),
+                    ),
+                    requested,
+                    available: i64::try_from(available).unwrap_or(i64::MAX),
+                });
+                if !allow_partial {
+                    continue;
+                }
+            }
+            let (Some(position), true) = (chosen, granted > 0) else {
+                continue;
+            };
+            plan(&mut planned, position, granted);
+            // Hand the granted units to the group's lines in request order.
+            let mut left = granted;
+            for line in group.lines {
+                let quantity = line.quantity.min(left);
+                if quantity == 0 {
+                    break;
+                }
+                left -= quantity;
+                placed.push(PlacedLine {
+                    sku: self.symbols.name(self.positions[position as usize].sku).clone(),
+                    location: self.location_name(position).clone(),
+                    quantity,
+                });
+            }
+        }
+        if short && (!allow_partial || placed.is_empty()) {
+            return Err(first_shortage.expect("a shortage was recorded"));
+        }
+        let hold_ms = if hold_ms == 0 {
+            self.config.default_hold_ms
+        } else {
+            hold_ms
+        };
+        let reason = if short {
+            ReasonCode::PARTIALLY_RESERVED
+        } else {
+            ReasonCode::RESERVED
+        };
+        Ok((
+            reason,
+            Change::HoldPlaced {
+                reservation_id: ids::mint(now, self.config.node_id, self.minted + 1),
+                order_ref: order_ref.to_owned(),
+                channel: self.symbols.share(channel),
+                expires_at: now.saturating_add(hold_ms),
+                lines: placed,
+            },
+        ))
+    }
+
+    /// With no location named: the position of the SKU with the most units
+    /// still available after this request's other lines, the first one
+    /// created on a tie. (The rules issue replaces this with strategies.)
+    fn choose_location(
+        &self,
+        sku: crate::symbols::Sym,
+        _requested: u64,
+        planned: &Planned,
+    ) -> Option<PositionIndex> {
+        let candidates = self.sku_positions.get(&sku)?;
+        let mut best: Option<(PositionIndex, i64)> = None;
+        for &position in candidates {
+            let taken = i64::try_from(planned_at(planned, position)).unwrap_or(i64::MAX);
+            let free = self.positions[position as usize].available().saturating_sub(taken);
+            if best.is_none_or(|(_, most)| free > most) {
+                best = Some((position, free));
+            }
+        }
+        best.map(|(position, _)| position)
+    }
+
+    fn location_name(&self, position: PositionIndex) -> &Arc<str> {
+        self.symbols.name(self.positions[position as usize].location)
+    }
+
+    /// The caller's reservation, or NOT_FOUND (also for another tenant's:
+    /// its existence is not revealed).
+    pub(super) fn reservation_for(
+        &self,
+        tenant: &str,
+        reservation_id: &str,
+    ) -> Result<(ReservationSlot, &Reservation), Rejection> {
+        let not_found = || Rejection::ReservationNotFound {
+            reservation_id: reservation_id.to_owned(),
+        };
+        let id: ReservationId = ids::parse(reservation_id).ok_or_else(not_found)?;
+        let slot = self.slot_of(&id).ok_or_else(not_found)?;
+        let reservation = &self.reservations[slot as usize];
+        if &**self.symbols.name(reservation.tenant) != tenant {
+            return Err(not_found());
+        }
+        Ok((slot, reservation))
+    }
+
+    /// No line can make the move: an expired hold says so, anything else is
+    /// an invalid transition from the reservation's state.
+    fn cannot(reservation: &Reservation, action: Action) -> Rejection {
+        let from = reservation.state();
+        if from == LineState::Expired {
+            Rejection::ReservationExpired {
+                reservation_id: reservation.id.to_string(),
+                expired_at: reservation.expires_at,
+            }
+        } else {
+            Rejection::InvalidTransition {
+                reservation_id: reservation.id.to_string(),
+                action,
+                from,
+            }
+        }
+    }
+
+    /// Move lines of a reservation. Without lines, every line the action can
+    /// move moves whole. With lines, exactly those units move (splitting a
+    /// line where needed); an allocation then releases whatever is still held.
+    fn decide_moves(
+        &self,
+        tenant: &str,
+        reservation_id: &str,
+        action: Action,
+        lines: &[LineRequest],
+        restock: bool,
+        note: &str,
+    ) -> Decided {
+        let (_, reservation) = self.reservation_for(tenant, reservation_id)?;
+        let step = action
+            .line_transition()
+            .expect("decide_moves is only called with line actions");
+        let eligible = |line: &crate::reservation::Line| step(line.state).is_some();
+        if !reservation.lines.iter().any(eligible) {
+            return Err(Self::cannot(reservation, action));
+        }
+        // Units each line gives up in this change.
+        let mut taken: SmallVec<[u64; 4]> = SmallVec::from_elem(0, reservation.lines.len());
+        let mut moves = Vec::new();
+        if lines.is_empty() {
+            for (i, line) in reservation.lines.iter().enumerate() {
+                if let Some(to) = step(line.state) {
+                    moves.push(LineMove {
+                        line: i as u32,
+                        quantity: line.quantity,
+                        to,
+                    });
+                    taken[i] = line.quantity;
+                }
+            }
+        } else {
+            for group in group_lines(lines) {
+                let matches = |line: &crate::reservation::Line| {
+                    let position = &self.positions[line.position as usize];
+                    eligible(line)
+                        && &**self.symbols.name(position.sku) == group.sku
+                        && (group.location.is_empty()
+                            || &**self.symbols.name(position.location) == group.location)
+                };
+                let held: u64 = reservation
+                    .lines
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, line)| matches(line))
+                    .map(|(i, line)| line.quantity - taken[i])
+                    .sum();
+                if held < group.total {
+                    return Err(Rejection::QuantityExceedsReservation {
+                        reservation_id: reservation_id.to_owned(),
+                        action,
+                        sku: group.sku.to_owned(),
+                        location: group.location.to_owned(),
+                        requested: group.total,
+                        eligible: held,
+                    });
+                }
+                let mut left = group.total;
+                for (i, line) in reservation.lines.iter().enumerate() {
+                    if left == 0 {
+                        break;
+                    }
+                    if !matches(line) || line.quantity == taken[i] {
+                        continue;
+                    }
+                    let quantity = (line.quantity - taken[i]).min(left);
+                    left -= quantity;
+                    taken[i] += quantity;
+                    moves.push(LineMove {
+                        line: i as u32,
+                        quantity,
+                        to: step(line.state).expect("matched lines are eligible"),
+                    });
+                }
+            }
+            if action == Action::Allocate {
+                for (i, line) in reservation.lines.iter().enumerate() {
+                    if line.state == LineState::Reserved && taken[i] < line.quantity {
+                        moves.push(LineMove {
+                            line: i as u32,
+                            quantity: line.quantity - taken[i],
+                            to: LineState::Released,
+                        });
+                    }
+                }
+            }
+        }
+        self.check_physical_effects(reservation, action, &moves, restock)?;
+        let reason = match action {
+            Action::Allocate => ReasonCode::ALLOCATED,
+            Action::Release => ReasonCode::RELEASED,
+            Action::Pick => ReasonCode::PICKED,
+            Action::Unpick => ReasonCode::UNPICKED,
+            Action::Ship => ReasonCode::SHIPPED,
+            Action::Return => ReasonCode::RETURNED,
+            Action::Expire => ReasonCode::HOLD_EXPIRED,
+            Action::Reserve
+            | Action::RenewHold
+            | Action::SetStock
+            | Action::AdjustStock
+            | Action::SetSafetyStock => unreachable!("not a line move: {action}"),
+        };
+        Ok((
+            reason,
+            Change::LinesMoved {
+                reservation_id: reservation.id,
+                action,
+                moves,
+                restock,
+                note: note.to_owned(),
+            },
+        ))
+    }
+
+    /// Shipping takes units off the shelf and restocking puts them back:
+    /// neither may take on hand below zero or past its largest value.
+    fn check_physical_effects(
+        &self,
+        reservation: &Reservation,
+        action: Action,
+        moves: &[LineMove],
+        restock: bool,
+    ) -> Result<(), Rejection> {
+        let shipping = action == Action::Ship;
+        let restocking = action == Action::Return && restock;
+        if !shipping && !restocking {
+            return Ok(());
+        }
+        let mut per_position = Planned::new();
+        for m in moves {
+            plan(&mut per_position, reservation.lines[m.line as usize].position, m.quantity);
+        }
+        for (position, units) in per_position {
+            let p = &self.positions[position as usize];
+            let sku = || self.symbols.name(p.sku).to_string();
+            let location = || self.symbols.name(p.location).to_string();
+            if shipping && p.on_hand < units {
+                return Err(Rejection::InsufficientOnHand {
+                    sku: sku(),
+                    location: location(),
+                    on_hand: p.on_hand,
+                    delta: -i64::try_from(units).unwrap_or(i64::MAX),
+                });
+            }
+            if restocking && p.on_hand.checked_add(units).is_none() {
+                return Err(Rejection::QuantityOverflow {
+                    sku: sku(),
+                    location: location(),
+                    bucket: "on_hand".to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn decide_renewal(&self, now: i64, tenant: &str, reservation_id: &str, hold_ms: i64) -> Decided {
+        let (_, reservation) = self.reservation_for(tenant, reservation_id)?;
+        if !reservation.lines.iter().any(|line| line.state.renew().is_some()) {
+            return Err(Self::cannot(reservation, Action::RenewHold));
+        }
+        let hold_ms = if hold_ms == 0 {
+            self.config.default_hold_ms
+        } else {
+            hold_ms
+        };
+        Ok((
+            ReasonCode::HOLD_RENEWED,
+            Change::HoldRenewed {
+                reservation_id: reservation.id,
+                expires_at: now.saturating_add(hold_ms),
+            },
+        ))
+    }
+
+    /// The reason an applied warehouse fact gets: OVERCOMMITTED when it leaves
+    /// commitments above what is there.
+    fn fact_reason(
+        &self,
+        sku: &str,
+        location: &str,
+        on_hand: u64,
+        safety_stock: Option<u64>,
+        accepted: ReasonCode,
+    ) -> ReasonCode {
+        let current = self
+            .position_of(sku, location)
+            .map(|p| &self.positions[p as usize]);
+        let committed = current.map_or(0, |p| p.committed());
+        let safety_stock = safety_stock
+            .or(current.map(|p| p.safety_stock))
+            .unwrap_or(0);
+        if i128::from(on_hand) - committed - i128::from(safety_stock) < 0 {
+            ReasonCode::OVERCOMMITTED
+        } else {
+            accepted
+        }
+    }
+
+    fn decide_count(
+        &self,
+        sku: &str,
+        location: &str,
+        on_hand: u64,
+        source_sequence: u64,
+        as_of: i64,
+    ) -> Decided {
+        if let Some(position) = self.position_of(sku, location) {
+            if let Some(applied) = self.positions[position as usize].source_sequence {
+                if source_sequence <= applied {
+                    return Err(Rejection::StaleUpdate {
+                        sku: sku.to_owned(),
+                        location: location.to_owned(),
+                        source_sequence,
+                        applied_sequence: applied,
+                    });
+                }
+            }
+        }
+        Ok((
+            self.fact_reason(sku, location, on_hand, None, ReasonCode::STOCK_SET),
+            Change::StockCounted {
+                sku: self.symbols.share(sku),
+                location: self.symbols.share(location),
+                on_hand,
+                source_sequence,
+                as_of,
+            },
+        ))
+    }
+
+    fn decide_adjustment(&self, sku: &str, location: &str, delta: i64, reason: &str) -> Decided {
+        let on_hand = self
+            .position_of(sku, location)
+            .map_or(0, |p| self.positions[p as usize].on_hand);
+        let after = i128::from(on_hand) + i128::from(delta);
+        if after < 0 {
+            return Err(Rejection::InsufficientOnHand {
+                sku: sku.to_owned(),
+                location: location.to_owned(),
+                on_hand,
+                delta,
+            });
+        }
+        let after = u64::try_from(after).map_err(|_| Rejection::QuantityOverflow {
+            sku: sku.to_owned(),
+            location: location.to_owned(),
+            bucket: "on_hand".to_owned(),
+        })?;
+        Ok((
+            self.fact_reason(sku, location, after, None, ReasonCode::STOCK_ADJUSTED),
+            Change::StockAdjusted {
+                sku: self.symbols.share(sku),
+                location: self.symbols.share(location),
+                delta,
+                adjustment_reason: reason.to_owned(),
+            },
+        ))
+    }
+
+    fn decide_safety_stock(&self, sku: &str, location: &str, quantity: u64) -> Decided {
+        let on_hand = self
+            .position_of(sku, location)
+            .map_or(0, |p| self.positions[p as usize].on_hand);
+        Ok((
+            self.fact_reason(sku, location, on_hand, Some(quantity), ReasonCode::SAFETY_STOCK_SET),
+            Change::SafetyStockSet {
+                sku: self.symbols.share(sku),
+                location: self.symbols.share(location),
+                quantity,
+            },
+        ))
+    }
+}
+
+/// Lines of one request that name the same SKU and location, with their total.
+struct LineGroup<'a> {
+    sku: &'a str,
+    location: &'a str,
+    total: u64,
+    lines: SmallVec<[&'a LineRequest; 2]>,
+}
+
+/// Group a request's lines by (SKU, location), in order of first appearance.
+/// Totals cannot overflow: lines are at most MAX_LINES of MAX_LINE_QUANTITY.
+fn group_lines(lines: &[LineRequest]) -> SmallVec<[LineGroup<'_>; 2]> {
+    let mut groups: SmallVec<[LineGroup<'_>; 2]> = SmallVec::new();
+    for line in lines {
+        match groups
+            .iter_mut()
+            .find(|g| g.sku == line.sku && g.location == line.location)
+        {
+            Some(group) => {
+                group.total += line.quantity;
+                group.lines.push(line);
+            }
+            None => groups.push(LineGroup {
+                sku: &line.sku,
+                location: &line.location,
+                total: line.quantity,
+                lines: smallvec::smallvec![line],
+            }),
+        }
+    }
+    groups
+}

@@ -1,0 +1,105 @@
+//! The journal: every accepted change and every remembered rejection, in
+//! order, as facts. Applying the events in order to an empty engine (or to
+//! the snapshot they follow) rebuilds the state exactly; the live path
+//! applies the same events through the same code.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Rejection;
+use crate::ids::ReservationId;
+use crate::reason::ReasonCode;
+use crate::state::{Action, LineState};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Consecutive from 1; a gap or repeat is refused on replay.
+    pub seq: u64,
+    /// The decision time (`now` of the request that caused it).
+    pub at: i64,
+    pub tenant: Arc<str>,
+    pub actor: Arc<str>,
+    /// `None` for changes nobody asked for (expiry, retention).
+    pub idempotency_key: Option<Arc<str>>,
+    pub fingerprint: u64,
+    pub rule_version: Arc<str>,
+    pub reason: ReasonCode,
+    pub change: Change,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlacedLine {
+    pub sku: Arc<str>,
+    pub location: Arc<str>,
+    pub quantity: u64,
+}
+
+/// Move `quantity` units of line `line` to state `to`. Less than the whole
+/// line splits it: the line keeps the rest and a new line is appended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineMove {
+    pub line: u32,
+    pub quantity: u64,
+    pub to: LineState,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Change {
+    HoldPlaced {
+        reservation_id: ReservationId,
+        order_ref: String,
+        channel: Arc<str>,
+        expires_at: i64,
+        lines: Vec<PlacedLine>,
+    },
+    LinesMoved {
+        reservation_id: ReservationId,
+        action: Action,
+        moves: Vec<LineMove>,
+        /// Returned units go back on hand.
+        restock: bool,
+        note: String,
+    },
+    HoldRenewed {
+        reservation_id: ReservationId,
+        expires_at: i64,
+    },
+    StockCounted {
+        sku: Arc<str>,
+        location: Arc<str>,
+        on_hand: u64,
+        source_sequence: u64,
+        as_of: i64,
+    },
+    StockAdjusted {
+        sku: Arc<str>,
+        location: Arc<str>,
+        delta: i64,
+        adjustment_reason: String,
+    },
+    SafetyStockSet {
+        sku: Arc<str>,
+        location: Arc<str>,
+        quantity: u64,
+    },
+    /// A business rejection, journaled so that its key replays it after a restart.
+    Rejected { rejection: Rejection },
+    /// Idempotency records decided before `decided_before` were dropped.
+    KeysPurged { decided_before: i64 },
+    RuleVersionSet { version: Arc<str> },
+}
+
+impl Event {
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_stdvec(self).expect("events always encode")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, postcard::Error> {
+        postcard::from_bytes(bytes)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("events always encode")
+    }
+}
