@@ -1,1 +1,66 @@
-//! placeholder
+//! The Python face of holdfast-core: `holdfast._core`.
+//!
+//! Conversion and GIL release only. Every decision is made by the core; this
+//! crate turns Python arguments into core requests and core answers into
+//! Python objects, each in one place.
+
+mod convert;
+mod engine;
+mod outcome;
+
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+use holdfast_core::{LineState, CATALOGUE};
+
+pyo3::create_exception!(
+    _core,
+    InvariantViolation,
+    pyo3::exceptions::PyException,
+    "The engine's state broke one of its invariants (a bug, never a business outcome)."
+);
+
+/// The reason catalogue: (name, number, grpc status name, grpc status number,
+/// retryable, meaning) for every code, in number order.
+#[pyfunction]
+fn reason_catalogue(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyTuple>>> {
+    CATALOGUE
+        .iter()
+        .map(|entry| {
+            (
+                entry.name,
+                entry.code as u16,
+                entry.status.name(),
+                entry.status as u8,
+                entry.retryable,
+                entry.meaning,
+            )
+                .into_pyobject(py)
+        })
+        .collect()
+}
+
+/// Every line / reservation state name, in lifecycle order.
+#[pyfunction]
+fn line_states() -> Vec<&'static str> {
+    LineState::ALL.iter().map(|state| state.name()).collect()
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<engine::Engine>()?;
+    m.add_class::<outcome::Outcome>()?;
+    m.add_class::<outcome::Rejection>()?;
+    m.add(
+        "InvariantViolation",
+        m.py().get_type::<InvariantViolation>(),
+    )?;
+    m.add_function(wrap_pyfunction!(reason_catalogue, m)?)?;
+    m.add_function(wrap_pyfunction!(line_states, m)?)?;
+    m.add("MAX_LINES", holdfast_core::limits::MAX_LINES)?;
+    m.add("MAX_LINE_QUANTITY", holdfast_core::limits::MAX_LINE_QUANTITY)?;
+    m.add("MAX_NAME_BYTES", holdfast_core::limits::MAX_NAME_BYTES)?;
+    m.add("MAX_BATCH", holdfast_core::limits::MAX_BATCH)?;
+    m.add("SYSTEM_ACTOR", holdfast_core::SYSTEM_ACTOR)?;
+    Ok(())
+}

@@ -1,0 +1,36 @@
+"""holdfast: inventory reservations that say why.
+
+The commitment engine lives in Rust (``holdfast._core``); this package wires
+it to the outside world. Import the engine from here, not from ``_core``.
+"""
+
+from holdfast._core import (
+    MAX_BATCH,
+    MAX_LINE_QUANTITY,
+    MAX_LINES,
+    MAX_NAME_BYTES,
+    SYSTEM_ACTOR,
+    Engine,
+    InvariantViolation,
+    Outcome,
+    Rejection,
+    line_states,
+    reason_catalogue,
+)
+from holdfast.reasons import REASONS, Reason
+
+__all__ = [
+    "MAX_BATCH",
+    "MAX_LINES",
+    "MAX_LINE_QUANTITY",
+    "MAX_NAME_BYTES",
+    "REASONS",
+    "SYSTEM_ACTOR",
+    "Engine",
+    "InvariantViolation",
+    "Outcome",
+    "Reason",
+    "Rejection",
+    "line_states",
+    "reason_catalogue",
+]

@@ -1,0 +1,259 @@
+"""Type stubs for the native module ``holdfast._core`` (rust/python)."""
+
+from typing import Any, Literal, TypedDict, final
+
+MAX_LINES: int
+MAX_LINE_QUANTITY: int
+MAX_NAME_BYTES: int
+MAX_BATCH: int
+SYSTEM_ACTOR: str
+
+Line = tuple[str, str, int]
+"""A request line: (sku, location, quantity). An empty location on reserve lets the engine choose."""
+
+class InvariantViolation(Exception): ...
+
+def reason_catalogue() -> list[tuple[str, int, str, int, bool, str]]:
+    """(name, number, grpc status, grpc code, retryable, meaning) for every reason code."""
+
+def line_states() -> list[str]: ...
+
+@final
+class Rejection:
+    @property
+    def reason(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def facts(self) -> dict[str, Any]: ...
+
+@final
+class Outcome:
+    @property
+    def accepted(self) -> bool: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def replayed(self) -> bool: ...
+    @property
+    def decided_at(self) -> int: ...
+    @property
+    def rule_version(self) -> str: ...
+    @property
+    def reservation_id(self) -> str | None: ...
+    @property
+    def position(self) -> tuple[str, str] | None: ...
+    @property
+    def rejection(self) -> Rejection | None: ...
+
+class LineView(TypedDict):
+    sku: str
+    location: str
+    quantity: int
+    state: str
+
+class HistoryView(TypedDict):
+    at: int
+    action: str
+    from_state: str | None
+    to_state: str
+    reason: str
+    actor: str
+    rule_version: str
+    idempotency_key: str | None
+
+class ReservationView(TypedDict):
+    reservation_id: str
+    tenant: str
+    order_ref: str
+    channel: str
+    state: str
+    created_at: int
+    expires_at: int
+    rule_version: str
+    lines: list[LineView]
+    history: list[HistoryView]
+
+class PositionView(TypedDict):
+    sku: str
+    location: str
+    on_hand: int
+    reserved: int
+    allocated: int
+    picked: int
+    safety_stock: int
+    available: int
+    source_sequence: int | None
+    as_of: int | None
+    received_at: int | None
+    overcommitted_since: int | None
+
+BatchItem = (
+    tuple[Literal["reserve"], str, str, str, int, str, str, list[Line], int, bool]
+    | tuple[Literal["allocate", "unpick"], str, str, str, int, str, list[Line]]
+    | tuple[Literal["release"], str, str, str, int, str, str]
+    | tuple[Literal["renew_hold"], str, str, str, int, str, int]
+    | tuple[Literal["confirm_pick", "confirm_shipment"], str, str, str, int, str, list[Line], int]
+    | tuple[Literal["record_return"], str, str, str, int, str, list[Line], bool, int]
+    | tuple[Literal["set_stock"], str, str, str, int, str, str, int, int, int]
+    | tuple[Literal["adjust_stock"], str, str, str, int, str, str, int, str]
+    | tuple[Literal["set_safety_stock"], str, str, str, int, str, str, int]
+)
+"""(operation, tenant, idempotency_key, actor, now, *arguments of the method of that name)."""
+
+@final
+class Engine:
+    """The commitment engine. Every mutating call takes the caller's tenant,
+    idempotency key, actor and ``now`` (unix milliseconds): the core reads no clock."""
+
+    def __init__(
+        self,
+        *,
+        default_hold_ms: int = 900_000,
+        max_hold_ms: int = 86_400_000,
+        idempotency_retention_ms: int = 86_400_000,
+        node_id: int = 0,
+        rule_version: str = "builtin-1",
+    ) -> None: ...
+    @staticmethod
+    def restore(
+        snapshot: bytes,
+        *,
+        default_hold_ms: int = 900_000,
+        max_hold_ms: int = 86_400_000,
+        idempotency_retention_ms: int = 86_400_000,
+        node_id: int = 0,
+    ) -> Engine: ...
+    def reserve(
+        self,
+        tenant: str,
+        idempotency_key: str,
+        actor: str,
+        now: int,
+        order_ref: str,
+        channel: str,
+        lines: list[Line],
+        hold_ms: int = 0,
+        allow_partial: bool = False,
+    ) -> Outcome: ...
+    def allocate(
+        self,
+        tenant: str,
+        idempotency_key: str,
+        actor: str,
+        now: int,
+        reservation_id: str,
+        lines: list[Line] = ...,
+    ) -> Outcome: ...
+    def release(
+        self,
+        tenant: str,
+        idempotency_key: str,
+        actor: str,
+        now: int,
+        reservation_id: str,
+        note: str = "",
+    ) -> Outcome: ...
+    def renew_hold(
+        self,
+        tenant: str,
+        idempotency_key: str,
+        actor: str,
+        now: int,
+        reservation_id: str,
+        hold_ms: int = 0,
+    ) -> Outcome: ...
+    def confirm_pick(
+        self,
+        tenant: str,
+        idempotency_key: str,
+        actor: str,
+        now: int,
+        reservation_id: str,
+        lines: list[Line] = ...,
+        as_of: int | None = None,
+    ) -> Outcome: ...
+    def unpick(
+        self,
+        tenant: str,
+        idempotency_key: str,
+        actor: str,
+        now: int,
+        reservation_id: str,
+        lines: list[Line] = ...,
+    ) -> Outcome: ...
+    def confirm_shipment(
+        self,
+        tenant: str,
+        idempotency_key: str,
+        actor: str,
+        now: int,
+        reservation_id: str,
+        lines: list[Line] = ...,
+        as_of: int | None = None,
+    ) -> Outcome: ...
+    def record_return(
+        self,
+        tenant: str,
+        idempotency_key: str,
+        actor: str,
+        now: int,
+        reservation_id: str,
+        lines: list[Line] = ...,
+        restock: bool = True,
+        as_of: int | None = None,
+    ) -> Outcome: ...
+    def set_stock(
+        self,
+        tenant: str,
+        idempotency_key: str,
+        actor: str,
+        now: int,
+        sku: str,
+        location: str,
+        on_hand: int,
+        source_sequence: int,
+        as_of: int | None = None,
+    ) -> Outcome: ...
+    def adjust_stock(
+        self,
+        tenant: str,
+        idempotency_key: str,
+        actor: str,
+        now: int,
+        sku: str,
+        location: str,
+        delta: int,
+        adjustment_reason: str,
+    ) -> Outcome: ...
+    def set_safety_stock(
+        self,
+        tenant: str,
+        idempotency_key: str,
+        actor: str,
+        now: int,
+        sku: str,
+        location: str,
+        quantity: int,
+    ) -> Outcome: ...
+    def execute_batch(self, requests: list[BatchItem]) -> list[Outcome]: ...
+    def expire_due(self, now: int) -> list[str]: ...
+    def purge_idempotency(self, now: int) -> int: ...
+    def set_rule_version(self, version: str, actor: str, now: int) -> None: ...
+    @property
+    def rule_version(self) -> str: ...
+    def drain_journal(self) -> list[tuple[int, bytes]]: ...
+    @property
+    def next_seq(self) -> int: ...
+    def replay(self, events: list[bytes]) -> None: ...
+    @staticmethod
+    def event_json(event: bytes) -> str: ...
+    def snapshot(self) -> bytes: ...
+    def check_invariants(self) -> None: ...
+    def reservation(self, tenant: str, reservation_id: str) -> ReservationView | None: ...
+    def position(self, sku: str, location: str) -> PositionView | None: ...
+    def positions(self, skus: list[str] = ..., locations: list[str] = ...) -> list[PositionView]: ...
+    def overcommitted(self) -> list[PositionView]: ...
+    def open_holds(self) -> int: ...
+    def reservation_count(self) -> int: ...
+    def idempotency_key_count(self) -> int: ...

@@ -1,0 +1,469 @@
+//! `holdfast._core.Engine`: the core engine behind a Python class.
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+
+use holdfast_core::{limits, Command, Config, Engine as CoreEngine, Event, Request};
+
+use crate::convert::{self, PyLine};
+use crate::outcome::Outcome;
+use crate::InvariantViolation;
+
+#[pyclass(module = "holdfast._core")]
+pub struct Engine {
+    inner: CoreEngine,
+}
+
+impl Engine {
+    fn run(&mut self, tenant: String, key: String, actor: String, now: i64, command: Command) -> Outcome {
+        let request = Request {
+            meta: convert::meta(tenant, key, actor, now),
+            command,
+        };
+        self.inner.execute(&request).into()
+    }
+}
+
+fn config(
+    default_hold_ms: i64,
+    max_hold_ms: i64,
+    idempotency_retention_ms: i64,
+    node_id: u32,
+    rule_version: String,
+) -> PyResult<Config> {
+    if default_hold_ms <= 0 || max_hold_ms < default_hold_ms || idempotency_retention_ms <= 0 {
+        return Err(PyValueError::new_err(
+            "need 0 < default_hold_ms <= max_hold_ms and idempotency_retention_ms > 0",
+        ));
+    }
+    Ok(Config {
+        default_hold_ms,
+        max_hold_ms,
+        idempotency_retention_ms,
+        node_id,
+        initial_rule_version: rule_version,
+    })
+}
+
+#[pymethods]
+impl Engine {
+    #[new]
+    #[pyo3(signature = (*, default_hold_ms=900_000, max_hold_ms=86_400_000, idempotency_retention_ms=86_400_000, node_id=0, rule_version="builtin-1".to_owned()))]
+    fn new(
+        default_hold_ms: i64,
+        max_hold_ms: i64,
+        idempotency_retention_ms: i64,
+        node_id: u32,
+        rule_version: String,
+    ) -> PyResult<Self> {
+        Ok(Engine {
+            inner: CoreEngine::new(config(
+                default_hold_ms,
+                max_hold_ms,
+                idempotency_retention_ms,
+                node_id,
+                rule_version,
+            )?),
+        })
+    }
+
+    /// Rebuild an engine from `snapshot()` bytes (configuration is not part of a snapshot).
+    #[staticmethod]
+    #[pyo3(signature = (snapshot, *, default_hold_ms=900_000, max_hold_ms=86_400_000, idempotency_retention_ms=86_400_000, node_id=0))]
+    fn restore(
+        snapshot: &[u8],
+        default_hold_ms: i64,
+        max_hold_ms: i64,
+        idempotency_retention_ms: i64,
+        node_id: u32,
+    ) -> PyResult<Self> {
+        let config = config(
+            default_hold_ms,
+            max_hold_ms,
+            idempotency_retention_ms,
+            node_id,
+            String::from("restored"),
+        )?;
+        CoreEngine::restore(config, snapshot)
+            .map(|inner| Engine { inner })
+            .map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
+    #[pyo3(signature = (tenant, idempotency_key, actor, now, order_ref, channel, lines, hold_ms=0, allow_partial=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn reserve(
+        &mut self,
+        tenant: String,
+        idempotency_key: String,
+        actor: String,
+        now: i64,
+        order_ref: String,
+        channel: String,
+        lines: Vec<PyLine>,
+        hold_ms: i64,
+        allow_partial: bool,
+    ) -> Outcome {
+        let command = Command::Reserve {
+            order_ref,
+            channel,
+            lines: convert::lines(lines),
+            hold_ms,
+            allow_partial,
+        };
+        self.run(tenant, idempotency_key, actor, now, command)
+    }
+
+    #[pyo3(signature = (tenant, idempotency_key, actor, now, reservation_id, lines=Vec::new()))]
+    fn allocate(
+        &mut self,
+        tenant: String,
+        idempotency_key: String,
+        actor: String,
+        now: i64,
+        reservation_id: String,
+        lines: Vec<PyLine>,
+    ) -> Outcome {
+        let command = Command::Allocate {
+            reservation_id,
+            lines: convert::lines(lines),
+        };
+        self.run(tenant, idempotency_key, actor, now, command)
+    }
+
+    #[pyo3(signature = (tenant, idempotency_key, actor, now, reservation_id, note=String::new()))]
+    fn release(
+        &mut self,
+        tenant: String,
+        idempotency_key: String,
+        actor: String,
+        now: i64,
+        reservation_id: String,
+        note: String,
+    ) -> Outcome {
+        let command = Command::Release {
+            reservation_id,
+            note,
+        };
+        self.run(tenant, idempotency_key, actor, now, command)
+    }
+
+    #[pyo3(signature = (tenant, idempotency_key, actor, now, reservation_id, hold_ms=0))]
+    fn renew_hold(
+        &mut self,
+        tenant: String,
+        idempotency_key: String,
+        actor: String,
+        now: i64,
+        reservation_id: String,
+        hold_ms: i64,
+    ) -> Outcome {
+        let command = Command::RenewHold {
+            reservation_id,
+            hold_ms,
+        };
+        self.run(tenant, idempotency_key, actor, now, command)
+    }
+
+    #[pyo3(signature = (tenant, idempotency_key, actor, now, reservation_id, lines=Vec::new(), as_of=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn confirm_pick(
+        &mut self,
+        tenant: String,
+        idempotency_key: String,
+        actor: String,
+        now: i64,
+        reservation_id: String,
+        lines: Vec<PyLine>,
+        as_of: Option<i64>,
+    ) -> Outcome {
+        let command = Command::ConfirmPick {
+            reservation_id,
+            lines: convert::lines(lines),
+            as_of: as_of.unwrap_or(now),
+        };
+        self.run(tenant, idempotency_key, actor, now, command)
+    }
+
+    #[pyo3(signature = (tenant, idempotency_key, actor, now, reservation_id, lines=Vec::new()))]
+    fn unpick(
+        &mut self,
+        tenant: String,
+        idempotency_key: String,
+        actor: String,
+        now: i64,
+        reservation_id: String,
+        lines: Vec<PyLine>,
+    ) -> Outcome {
+        let command = Command::Unpick {
+            reservation_id,
+            lines: convert::lines(lines),
+        };
+        self.run(tenant, idempotency_key, actor, now, command)
+    }
+
+    #[pyo3(signature = (tenant, idempotency_key, actor, now, reservation_id, lines=Vec::new(), as_of=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn confirm_shipment(
+        &mut self,
+        tenant: String,
+        idempotency_key: String,
+        actor: String,
+        now: i64,
+        reservation_id: String,
+        lines: Vec<PyLine>,
+        as_of: Option<i64>,
+    ) -> Outcome {
+        let command = Command::ConfirmShipment {
+            reservation_id,
+            lines: convert::lines(lines),
+            as_of: as_of.unwrap_or(now),
+        };
+        self.run(tenant, idempotency_key, actor, now, command)
+    }
+
+    #[pyo3(signature = (tenant, idempotency_key, actor, now, reservation_id, lines=Vec::new(), restock=true, as_of=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn record_return(
+        &mut self,
+        tenant: String,
+        idempotency_key: String,
+        actor: String,
+        now: i64,
+        reservation_id: String,
+        lines: Vec<PyLine>,
+        restock: bool,
+        as_of: Option<i64>,
+    ) -> Outcome {
+        let command = Command::RecordReturn {
+            reservation_id,
+            lines: convert::lines(lines),
+            restock,
+            as_of: as_of.unwrap_or(now),
+        };
+        self.run(tenant, idempotency_key, actor, now, command)
+    }
+
+    #[pyo3(signature = (tenant, idempotency_key, actor, now, sku, location, on_hand, source_sequence, as_of=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn set_stock(
+        &mut self,
+        tenant: String,
+        idempotency_key: String,
+        actor: String,
+        now: i64,
+        sku: String,
+        location: String,
+        on_hand: u64,
+        source_sequence: u64,
+        as_of: Option<i64>,
+    ) -> Outcome {
+        let command = Command::SetStock {
+            sku,
+            location,
+            on_hand,
+            source_sequence,
+            as_of: as_of.unwrap_or(now),
+        };
+        self.run(tenant, idempotency_key, actor, now, command)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn adjust_stock(
+        &mut self,
+        tenant: String,
+        idempotency_key: String,
+        actor: String,
+        now: i64,
+        sku: String,
+        location: String,
+        delta: i64,
+        adjustment_reason: String,
+    ) -> Outcome {
+        let command = Command::AdjustStock {
+            sku,
+            location,
+            delta,
+            adjustment_reason,
+        };
+        self.run(tenant, idempotency_key, actor, now, command)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn set_safety_stock(
+        &mut self,
+        tenant: String,
+        idempotency_key: String,
+        actor: String,
+        now: i64,
+        sku: String,
+        location: String,
+        quantity: u64,
+    ) -> Outcome {
+        let command = Command::SetSafetyStock {
+            sku,
+            location,
+            quantity,
+        };
+        self.run(tenant, idempotency_key, actor, now, command)
+    }
+
+    /// Decide many requests in one call, with the GIL released while the
+    /// core works. Items are tuples: `(operation, tenant, idempotency_key,
+    /// actor, now, *arguments)`; see `_core.pyi` for each operation's arguments.
+    fn execute_batch(
+        mut slf: PyRefMut<'_, Self>,
+        requests: &Bound<'_, PyList>,
+    ) -> PyResult<Vec<Outcome>> {
+        if requests.len() > limits::MAX_BATCH {
+            return Err(PyValueError::new_err(format!(
+                "a batch holds at most {} requests",
+                limits::MAX_BATCH
+            )));
+        }
+        let requests = requests
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                convert::batch_request(&item)
+                    .map_err(|e| PyValueError::new_err(format!("batch item {i}: {e}")))
+            })
+            .collect::<PyResult<Vec<Request>>>()?;
+        let py = slf.py();
+        let engine = &mut slf.inner;
+        let outcomes = py.detach(|| engine.execute_batch(&requests));
+        Ok(outcomes.into_iter().map(Outcome::from).collect())
+    }
+
+    /// Expire every hold due at `now`; returns the expired reservation ids.
+    fn expire_due(&mut self, now: i64) -> Vec<String> {
+        self.inner
+            .expire_due(now)
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect()
+    }
+
+    /// Forget idempotency keys past their retention; returns how many.
+    fn purge_idempotency(&mut self, now: i64) -> usize {
+        self.inner.purge_idempotency(now)
+    }
+
+    fn set_rule_version(&mut self, version: &str, actor: &str, now: i64) -> PyResult<()> {
+        self.inner
+            .set_rule_version(version, actor, now)
+            .map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
+    #[getter]
+    fn rule_version(&self) -> &str {
+        self.inner.rule_version()
+    }
+
+    /// The events decided since the last drain: `(seq, encoded event)`, oldest first.
+    fn drain_journal<'py>(&mut self, py: Python<'py>) -> Vec<(u64, Bound<'py, PyBytes>)> {
+        self.inner
+            .drain_journal()
+            .iter()
+            .map(|event| (event.seq, PyBytes::new(py, &event.encode())))
+            .collect()
+    }
+
+    #[getter]
+    fn next_seq(&self) -> u64 {
+        self.inner.next_seq()
+    }
+
+    /// Apply journaled events (encoded by `drain_journal`) in order.
+    fn replay(&mut self, events: Vec<Vec<u8>>) -> PyResult<()> {
+        let decoded = events
+            .iter()
+            .map(|bytes| Event::decode(bytes))
+            .collect::<Result<Vec<Event>, _>>()
+            .map_err(|e| PyValueError::new_err(format!("journal event is not readable: {e}")))?;
+        self.inner
+            .replay(&decoded)
+            .map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
+    /// A journaled event as JSON, for people and downstream feeds.
+    #[staticmethod]
+    fn event_json(event: &[u8]) -> PyResult<String> {
+        Event::decode(event)
+            .map(|event| event.to_json())
+            .map_err(|e| PyValueError::new_err(format!("journal event is not readable: {e}")))
+    }
+
+    fn snapshot<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.snapshot())
+    }
+
+    fn check_invariants(&self) -> PyResult<()> {
+        self.inner
+            .check_invariants()
+            .map_err(InvariantViolation::new_err)
+    }
+
+    /// The caller's reservation as a dict, or None (also for another tenant's).
+    fn reservation<'py>(
+        &self,
+        py: Python<'py>,
+        tenant: &str,
+        reservation_id: &str,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        match self.inner.reservation(tenant, reservation_id) {
+            Ok(view) => convert::reservation(py, &view).map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+
+    fn position<'py>(
+        &self,
+        py: Python<'py>,
+        sku: &str,
+        location: &str,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        self.inner
+            .position(sku, location)
+            .map(|view| convert::position(py, &view))
+            .transpose()
+    }
+
+    /// Positions matching the filters (empty matches all), in creation order.
+    #[pyo3(signature = (skus=Vec::new(), locations=Vec::new()))]
+    fn positions<'py>(
+        &self,
+        py: Python<'py>,
+        skus: Vec<String>,
+        locations: Vec<String>,
+    ) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let skus: Vec<&str> = skus.iter().map(String::as_str).collect();
+        let locations: Vec<&str> = locations.iter().map(String::as_str).collect();
+        self.inner
+            .positions(&skus, &locations)
+            .iter()
+            .map(|view| convert::position(py, view))
+            .collect()
+    }
+
+    /// Open OVERCOMMITTED exceptions, oldest first.
+    fn overcommitted<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        self.inner
+            .overcommitted()
+            .iter()
+            .map(|view| convert::position(py, view))
+            .collect()
+    }
+
+    fn open_holds(&self) -> usize {
+        self.inner.open_holds()
+    }
+
+    fn reservation_count(&self) -> usize {
+        self.inner.reservation_count()
+    }
+
+    fn idempotency_key_count(&self) -> usize {
+        self.inner.idempotency_key_count()
+    }
+}
