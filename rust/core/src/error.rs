@@ -63,7 +63,9 @@ pub enum Rejection {
         bucket: String,
     },
 
-    #[error("adjusting {sku:?} at {location:?} by {delta} would leave on hand {on_hand} below zero")]
+    #[error(
+        "adjusting {sku:?} at {location:?} by {delta} would leave on hand {on_hand} below zero"
+    )]
     InsufficientOnHand {
         sku: String,
         location: String,

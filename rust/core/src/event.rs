@@ -84,10 +84,16 @@ pub enum Change {
         quantity: u64,
     },
     /// A business rejection, journaled so that its key replays it after a restart.
-    Rejected { rejection: Rejection },
+    Rejected {
+        rejection: Rejection,
+    },
     /// Idempotency records decided before `decided_before` were dropped.
-    KeysPurged { decided_before: i64 },
-    RuleVersionSet { version: Arc<str> },
+    KeysPurged {
+        decided_before: i64,
+    },
+    RuleVersionSet {
+        version: Arc<str>,
+    },
 }
 
 impl Event {

@@ -28,7 +28,10 @@ pub enum Subject {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StoredOutcome {
-    Accepted { reason: ReasonCode, subject: Subject },
+    Accepted {
+        reason: ReasonCode,
+        subject: Subject,
+    },
     Rejected(Box<Rejection>),
 }
 
@@ -70,10 +73,16 @@ impl IdempotencyTable {
         let slots = &self.slots;
         self.index
             .find(hash, |&slot| {
-                let record = slots[slot as usize].as_ref().expect("indexed slots are full");
+                let record = slots[slot as usize]
+                    .as_ref()
+                    .expect("indexed slots are full");
                 record.tenant == tenant && &*record.key == key
             })
-            .map(|&slot| slots[slot as usize].as_ref().expect("indexed slots are full"))
+            .map(|&slot| {
+                slots[slot as usize]
+                    .as_ref()
+                    .expect("indexed slots are full")
+            })
     }
 
     /// Store a record, replacing any earlier one for the same tenant and key
@@ -87,7 +96,9 @@ impl IdempotencyTable {
             hasher,
         } = self;
         let existing = index.find(hash, |&slot| {
-            let other = slots[slot as usize].as_ref().expect("indexed slots are full");
+            let other = slots[slot as usize]
+                .as_ref()
+                .expect("indexed slots are full");
             other.tenant == record.tenant && other.key == record.key
         });
         if let Some(&slot) = existing {
@@ -105,7 +116,9 @@ impl IdempotencyTable {
             }
         };
         index.insert_unique(hash, slot, |&slot| {
-            let record = slots[slot as usize].as_ref().expect("indexed slots are full");
+            let record = slots[slot as usize]
+                .as_ref()
+                .expect("indexed slots are full");
             Self::hash(hasher, record.tenant, &record.key)
         });
     }
@@ -113,14 +126,13 @@ impl IdempotencyTable {
     /// Drop every record decided before `cutoff`; returns how many went.
     pub fn purge_decided_before(&mut self, cutoff: i64) -> usize {
         let Self {
-            slots,
-            free,
-            index,
-            ..
+            slots, free, index, ..
         } = self;
         let before = index.len();
         index.retain(|&mut slot| {
-            let record = slots[slot as usize].as_ref().expect("indexed slots are full");
+            let record = slots[slot as usize]
+                .as_ref()
+                .expect("indexed slots are full");
             if record.decided_at < cutoff {
                 slots[slot as usize] = None;
                 free.push(slot);

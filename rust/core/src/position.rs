@@ -68,8 +68,7 @@ impl Position {
 
     /// Units that can still be promised. Wide arithmetic: cannot overflow.
     pub fn available(&self) -> i64 {
-        let available =
-            i128::from(self.on_hand) - self.committed() - i128::from(self.safety_stock);
+        let available = i128::from(self.on_hand) - self.committed() - i128::from(self.safety_stock);
         i64::try_from(available).unwrap_or(if available < 0 { i64::MIN } else { i64::MAX })
     }
 

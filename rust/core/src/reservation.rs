@@ -65,6 +65,8 @@ impl Reservation {
     }
 
     pub fn is_holding(&self) -> bool {
-        self.lines.iter().any(|line| line.state == LineState::Reserved)
+        self.lines
+            .iter()
+            .any(|line| line.state == LineState::Reserved)
     }
 }

@@ -16,7 +16,14 @@ pub struct Engine {
 }
 
 impl Engine {
-    fn run(&mut self, tenant: String, key: String, actor: String, now: i64, command: Command) -> Outcome {
+    fn run(
+        &mut self,
+        tenant: String,
+        key: String,
+        actor: String,
+        now: i64,
+        command: Command,
+    ) -> Outcome {
         let request = Request {
             meta: convert::meta(tenant, key, actor, now),
             command,

@@ -58,7 +58,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(reason_catalogue, m)?)?;
     m.add_function(wrap_pyfunction!(line_states, m)?)?;
     m.add("MAX_LINES", holdfast_core::limits::MAX_LINES)?;
-    m.add("MAX_LINE_QUANTITY", holdfast_core::limits::MAX_LINE_QUANTITY)?;
+    m.add(
+        "MAX_LINE_QUANTITY",
+        holdfast_core::limits::MAX_LINE_QUANTITY,
+    )?;
     m.add("MAX_NAME_BYTES", holdfast_core::limits::MAX_NAME_BYTES)?;
     m.add("MAX_BATCH", holdfast_core::limits::MAX_BATCH)?;
     m.add("SYSTEM_ACTOR", holdfast_core::SYSTEM_ACTOR)?;

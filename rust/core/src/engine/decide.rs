@@ -9,8 +9,8 @@ use smallvec::SmallVec;
 use crate::command::{Command, LineRequest, Request};
 use crate::error::Rejection;
 use crate::event::{Change, LineMove, PlacedLine};
-use crate::ids::{self, ReservationId};
 use crate::idempotency::ReservationSlot;
+use crate::ids::{self, ReservationId};
 use crate::position::PositionIndex;
 use crate::reason::ReasonCode;
 use crate::reservation::Reservation;
@@ -172,7 +172,10 @@ impl Engine {
                 }
                 left -= quantity;
                 placed.push(PlacedLine {
-                    sku: self.symbols.name(self.positions[position as usize].sku).clone(),
+                    sku: self
+                        .symbols
+                        .name(self.positions[position as usize].sku)
+                        .clone(),
                     location: self.location_name(position).clone(),
                     quantity,
                 });
@@ -216,7 +219,9 @@ impl Engine {
         let mut best: Option<(PositionIndex, i64)> = None;
         for &position in candidates {
             let taken = i64::try_from(planned_at(planned, position)).unwrap_or(i64::MAX);
-            let free = self.positions[position as usize].available().saturating_sub(taken);
+            let free = self.positions[position as usize]
+                .available()
+                .saturating_sub(taken);
             if best.is_none_or(|(_, most)| free > most) {
                 best = Some((position, free));
             }
@@ -225,7 +230,8 @@ impl Engine {
     }
 
     fn location_name(&self, position: PositionIndex) -> &Arc<str> {
-        self.symbols.name(self.positions[position as usize].location)
+        self.symbols
+            .name(self.positions[position as usize].location)
     }
 
     /// The caller's reservation, or NOT_FOUND (also for another tenant's:
@@ -398,7 +404,11 @@ impl Engine {
         }
         let mut per_position = Planned::new();
         for m in moves {
-            plan(&mut per_position, reservation.lines[m.line as usize].position, m.quantity);
+            plan(
+                &mut per_position,
+                reservation.lines[m.line as usize].position,
+                m.quantity,
+            );
         }
         for (position, units) in per_position {
             let p = &self.positions[position as usize];
@@ -423,9 +433,19 @@ impl Engine {
         Ok(())
     }
 
-    fn decide_renewal(&self, now: i64, tenant: &str, reservation_id: &str, hold_ms: i64) -> Decided {
+    fn decide_renewal(
+        &self,
+        now: i64,
+        tenant: &str,
+        reservation_id: &str,
+        hold_ms: i64,
+    ) -> Decided {
         let (_, reservation) = self.reservation_for(tenant, reservation_id)?;
-        if !reservation.lines.iter().any(|line| line.state.renew().is_some()) {
+        if !reservation
+            .lines
+            .iter()
+            .any(|line| line.state.renew().is_some())
+        {
             return Err(Self::cannot(reservation, Action::RenewHold));
         }
         let hold_ms = if hold_ms == 0 {
@@ -532,7 +552,13 @@ impl Engine {
             .position_of(sku, location)
             .map_or(0, |p| self.positions[p as usize].on_hand);
         Ok((
-            self.fact_reason(sku, location, on_hand, Some(quantity), ReasonCode::SAFETY_STOCK_SET),
+            self.fact_reason(
+                sku,
+                location,
+                on_hand,
+                Some(quantity),
+                ReasonCode::SAFETY_STOCK_SET,
+            ),
             Change::SafetyStockSet {
                 sku: self.symbols.share(sku),
                 location: self.symbols.share(location),

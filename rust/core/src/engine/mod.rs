@@ -76,10 +76,7 @@ impl Default for Config {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
     Reservation(ReservationId),
-    Position {
-        sku: Arc<str>,
-        location: Arc<str>,
-    },
+    Position { sku: Arc<str>, location: Arc<str> },
 }
 
 /// The answer to one request.
@@ -161,7 +158,10 @@ impl Engine {
 
     /// Decide many requests in order; one outcome each.
     pub fn execute_batch(&mut self, requests: &[Request]) -> Vec<Outcome> {
-        requests.iter().map(|request| self.execute(request)).collect()
+        requests
+            .iter()
+            .map(|request| self.execute(request))
+            .collect()
     }
 
     fn decide_and_apply(&mut self, request: &Request) -> Outcome {
@@ -192,12 +192,20 @@ impl Engine {
             change,
         };
         self.commit(event);
-        let tenant = self.symbols.get(&meta.tenant).expect("applied events intern their tenant");
+        let tenant = self
+            .symbols
+            .get(&meta.tenant)
+            .expect("applied events intern their tenant");
         let record = self
             .idempotency
             .get(tenant, &meta.idempotency_key)
             .expect("applied decisions store their key");
-        self.outcome_of(&record.outcome, record.decided_at, record.rule_version, false)
+        self.outcome_of(
+            &record.outcome,
+            record.decided_at,
+            record.rule_version,
+            false,
+        )
     }
 
     /// A refusal that is not a decision: nothing is stored for it.
@@ -227,7 +235,12 @@ impl Engine {
                 },
             ));
         }
-        Some(self.outcome_of(&record.outcome, record.decided_at, record.rule_version, true))
+        Some(self.outcome_of(
+            &record.outcome,
+            record.decided_at,
+            record.rule_version,
+            true,
+        ))
     }
 
     fn outcome_of(
@@ -311,7 +324,12 @@ impl Engine {
     }
 
     /// Switch the rule-set version that decides from now on (journaled).
-    pub fn set_rule_version(&mut self, version: &str, actor: &str, now: i64) -> Result<(), Rejection> {
+    pub fn set_rule_version(
+        &mut self,
+        version: &str,
+        actor: &str,
+        now: i64,
+    ) -> Result<(), Rejection> {
         crate::limits::name("rule_version", version)?;
         crate::limits::name("actor", actor)?;
         let event = self.system_event(
@@ -334,7 +352,11 @@ impl Engine {
     /// Journaled, so that a replay forgets the same keys.
     pub fn purge_idempotency(&mut self, now: i64) -> usize {
         let cutoff = now.saturating_sub(self.config.idempotency_retention_ms);
-        let due = self.idempotency.iter().filter(|r| r.decided_at < cutoff).count();
+        let due = self
+            .idempotency
+            .iter()
+            .filter(|r| r.decided_at < cutoff)
+            .count();
         if due > 0 {
             let event = self.system_event(
                 now,
@@ -385,3 +407,6 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -93,17 +93,17 @@ impl Engine {
             ..
         } = &mut engine;
         for (slot, reservation) in reservations.iter().enumerate() {
-            reservation_index.insert_unique(id_hasher.hash_one(reservation.id), slot as u32, |&s| {
-                id_hasher.hash_one(reservations[s as usize].id)
-            });
+            reservation_index.insert_unique(
+                id_hasher.hash_one(reservation.id),
+                slot as u32,
+                |&s| id_hasher.hash_one(reservations[s as usize].id),
+            );
         }
         for record in snapshot.idempotency {
             engine.idempotency.insert(record);
         }
         engine.rebuild_expiry();
-        engine
-            .check_invariants()
-            .map_err(|violation| SnapshotError::Corrupt(violation))?;
+        engine.check_invariants().map_err(SnapshotError::Corrupt)?;
         Ok(engine)
     }
 }

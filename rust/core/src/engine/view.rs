@@ -129,9 +129,8 @@ impl Engine {
     /// Positions matching the filters (an empty filter matches everything),
     /// in the order they were created.
     pub fn positions(&self, skus: &[&str], locations: &[&str]) -> Vec<PositionView> {
-        let wanted = |names: &[&str], sym| {
-            names.is_empty() || names.contains(&&**self.symbols.name(sym))
-        };
+        let wanted =
+            |names: &[&str], sym| names.is_empty() || names.contains(&&**self.symbols.name(sym));
         self.positions
             .iter()
             .filter(|p| wanted(skus, p.sku) && wanted(locations, p.location))

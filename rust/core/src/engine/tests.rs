@@ -1,0 +1,122 @@
+//! Tests that reach inside the engine: states the public API cannot build.
+
+use super::*;
+use crate::command::{LineRequest, Meta};
+
+fn request(key: &str, command: Command) -> Request {
+    Request {
+        meta: Meta::new("shop", key, "tester", 1_000),
+        command,
+    }
+}
+
+fn stocked() -> (Engine, String) {
+    let mut engine = Engine::new(Config::default());
+    engine.execute(&request(
+        "count",
+        Command::SetStock {
+            sku: "sku".into(),
+            location: "loc".into(),
+            on_hand: 10,
+            source_sequence: 1,
+            as_of: 0,
+        },
+    ));
+    let outcome = engine.execute(&request(
+        "hold",
+        Command::Reserve {
+            order_ref: String::new(),
+            channel: String::new(),
+            lines: vec![LineRequest::new("sku", "loc", 2)],
+            hold_ms: 0,
+            allow_partial: false,
+        },
+    ));
+    let Ok(Target::Reservation(id)) = outcome.result else {
+        panic!("{outcome:?}")
+    };
+    (engine, id.to_string())
+}
+
+#[test]
+fn restocking_past_the_largest_count_is_refused_not_wrapped() {
+    let (mut engine, id) = stocked();
+    for (key, command) in [
+        (
+            "allocate",
+            Command::Allocate {
+                reservation_id: id.clone(),
+                lines: vec![],
+            },
+        ),
+        (
+            "pick",
+            Command::ConfirmPick {
+                reservation_id: id.clone(),
+                lines: vec![],
+                as_of: 0,
+            },
+        ),
+        (
+            "ship",
+            Command::ConfirmShipment {
+                reservation_id: id.clone(),
+                lines: vec![],
+                as_of: 0,
+            },
+        ),
+    ] {
+        assert!(engine.execute(&request(key, command)).is_accepted());
+    }
+    engine.positions[0].on_hand = u64::MAX - 1;
+    let outcome = engine.execute(&request(
+        "return",
+        Command::RecordReturn {
+            reservation_id: id,
+            lines: vec![],
+            restock: true,
+            as_of: 0,
+        },
+    ));
+    assert_eq!(outcome.reason, ReasonCode::QUANTITY_OVERFLOW);
+    assert_eq!(engine.positions[0].on_hand, u64::MAX - 1);
+}
+
+#[test]
+fn invariant_checks_catch_a_corrupted_bucket() {
+    let (mut engine, _) = stocked();
+    assert_eq!(engine.check_invariants(), Ok(()));
+    engine.positions[0].reserved += 1;
+    let violation = engine.check_invariants().unwrap_err();
+    assert!(
+        violation.contains("Reserved is 3 but its lines hold 2"),
+        "{violation}"
+    );
+}
+
+#[test]
+fn invariant_checks_catch_a_hidden_overcommitment() {
+    let (mut engine, _) = stocked();
+    engine.positions[0].on_hand = 1;
+    let violation = engine.check_invariants().unwrap_err();
+    assert!(violation.contains("available -1"), "{violation}");
+}
+
+#[test]
+fn stale_heap_entries_are_skipped() {
+    let (mut engine, id) = stocked();
+    let renew = |key: &str, hold_ms| {
+        request(
+            key,
+            Command::RenewHold {
+                reservation_id: id.clone(),
+                hold_ms,
+            },
+        )
+    };
+    assert!(engine.execute(&renew("renew", 5_000_000)).is_accepted());
+    // The first due time passes: the hold was renewed, so nothing expires.
+    assert!(engine.expire_due(1_000 + 900_000).is_empty());
+    assert_eq!(engine.expire_due(1_000 + 5_000_000).len(), 1);
+    assert!(engine.expiry.is_empty());
+}
