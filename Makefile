@@ -40,10 +40,11 @@ $(EXT_STAMP): $(STAMP) $(RUST_SOURCES)
 bench: build
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-group-by=group $(BENCH_ARGS)
 
-lint: $(STAMP)
+lint: build
 	$(VENV)/bin/ruff check python tests benchmarks
 	$(VENV)/bin/ruff format --check python tests benchmarks
 	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest holdfast._core --allowlist python/holdfast/_core.stubtest-allowlist
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 

@@ -2,6 +2,20 @@
 
 from typing import Any, Literal, TypedDict, final
 
+__all__ = [
+    "MAX_BATCH",
+    "MAX_LINES",
+    "MAX_LINE_QUANTITY",
+    "MAX_NAME_BYTES",
+    "SYSTEM_ACTOR",
+    "Engine",
+    "InvariantViolation",
+    "Outcome",
+    "Rejection",
+    "line_states",
+    "reason_catalogue",
+]
+
 MAX_LINES: int
 MAX_LINE_QUANTITY: int
 MAX_NAME_BYTES: int
@@ -106,15 +120,15 @@ class Engine:
     """The commitment engine. Every mutating call takes the caller's tenant,
     idempotency key, actor and ``now`` (unix milliseconds): the core reads no clock."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         default_hold_ms: int = 900_000,
         max_hold_ms: int = 86_400_000,
         idempotency_retention_ms: int = 86_400_000,
         node_id: int = 0,
-        rule_version: str = "builtin-1",
-    ) -> None: ...
+        rule_version: str = ...,
+    ) -> Engine: ...
     @staticmethod
     def restore(
         snapshot: bytes,
@@ -152,7 +166,7 @@ class Engine:
         actor: str,
         now: int,
         reservation_id: str,
-        note: str = "",
+        note: str = ...,
     ) -> Outcome: ...
     def renew_hold(
         self,
