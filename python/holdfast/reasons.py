@@ -17,6 +17,4 @@ class Reason:
     meaning: str
 
 
-REASONS: dict[str, Reason] = {
-    entry[0]: Reason(*entry) for entry in reason_catalogue()
-}
+REASONS: dict[str, Reason] = {entry[0]: Reason(*entry) for entry in reason_catalogue()}
