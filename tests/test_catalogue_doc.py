@@ -9,7 +9,9 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "reasons.md"
 
 
 def test_docs_reasons_md_is_generated_from_the_core() -> None:
-    assert DOC.read_text() == render(), "run: .venv/bin/python -m holdfast.catalogue_doc > docs/reasons.md"
+    assert DOC.read_text() == render(), (
+        "run: .venv/bin/python -m holdfast.catalogue_doc > docs/reasons.md"
+    )
 
 
 def test_every_reason_has_a_grpc_status_and_a_meaning() -> None:

@@ -1,5 +1,6 @@
 """Type stubs for the native module ``holdfast._core`` (rust/python)."""
 
+from collections.abc import Sequence
 from typing import Any, Literal, TypedDict, final
 
 __all__ = [
@@ -146,7 +147,7 @@ class Engine:
         now: int,
         order_ref: str,
         channel: str,
-        lines: list[Line],
+        lines: Sequence[Line],
         hold_ms: int = 0,
         allow_partial: bool = False,
     ) -> Outcome: ...
@@ -157,7 +158,7 @@ class Engine:
         actor: str,
         now: int,
         reservation_id: str,
-        lines: list[Line] = ...,
+        lines: Sequence[Line] | None = None,
     ) -> Outcome: ...
     def release(
         self,
@@ -184,7 +185,7 @@ class Engine:
         actor: str,
         now: int,
         reservation_id: str,
-        lines: list[Line] = ...,
+        lines: Sequence[Line] | None = None,
         as_of: int | None = None,
     ) -> Outcome: ...
     def unpick(
@@ -194,7 +195,7 @@ class Engine:
         actor: str,
         now: int,
         reservation_id: str,
-        lines: list[Line] = ...,
+        lines: Sequence[Line] | None = None,
     ) -> Outcome: ...
     def confirm_shipment(
         self,
@@ -203,7 +204,7 @@ class Engine:
         actor: str,
         now: int,
         reservation_id: str,
-        lines: list[Line] = ...,
+        lines: Sequence[Line] | None = None,
         as_of: int | None = None,
     ) -> Outcome: ...
     def record_return(
@@ -213,7 +214,7 @@ class Engine:
         actor: str,
         now: int,
         reservation_id: str,
-        lines: list[Line] = ...,
+        lines: Sequence[Line] | None = None,
         restock: bool = True,
         as_of: int | None = None,
     ) -> Outcome: ...

@@ -101,6 +101,12 @@ impl Event {
         postcard::to_stdvec(self).expect("events always encode")
     }
 
+    /// Encode into a reused buffer (cleared first), sparing an allocation per event.
+    pub fn encode_into(&self, mut buffer: Vec<u8>) -> Vec<u8> {
+        buffer.clear();
+        postcard::to_extend(self, buffer).expect("events always encode")
+    }
+
     pub fn decode(bytes: &[u8]) -> Result<Self, postcard::Error> {
         postcard::from_bytes(bytes)
     }

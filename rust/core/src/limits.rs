@@ -33,7 +33,13 @@ pub fn name_problem(value: &str, may_be_empty: bool) -> Option<String> {
     if value.len() > MAX_NAME_BYTES {
         return Some(format!("longer than {MAX_NAME_BYTES} bytes"));
     }
-    if value.chars().any(char::is_control) {
+    // ASCII fast path; only names with other characters pay for decoding.
+    let control = if value.is_ascii() {
+        value.bytes().any(|b| b.is_ascii_control())
+    } else {
+        value.chars().any(char::is_control)
+    };
+    if control {
         return Some("contains control characters".to_owned());
     }
     None

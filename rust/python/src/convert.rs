@@ -1,23 +1,28 @@
 //! Python values to core requests, core views to Python dicts.
 
+use pyo3::conversion::FromPyObjectOwned;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyString, PyTuple};
 
 use holdfast_core::{Command, LineRequest, Meta, PositionView, Request, ReservationView};
 
-/// A request line as Python passes it: (sku, location, quantity).
-pub type PyLine = (String, String, u64);
-
-pub fn lines(lines: Vec<PyLine>) -> Vec<LineRequest> {
-    lines
-        .into_iter()
-        .map(|(sku, location, quantity)| LineRequest {
+/// Request lines as Python passes them: a sequence of (sku, location, quantity).
+pub fn lines(value: &Bound<'_, PyAny>) -> PyResult<Vec<LineRequest>> {
+    let mut lines = Vec::with_capacity(value.len().unwrap_or(0));
+    for item in value.try_iter()? {
+        let (sku, location, quantity): (String, String, u64) = item?.extract()?;
+        lines.push(LineRequest {
             sku,
             location,
             quantity,
-        })
-        .collect()
+        });
+    }
+    Ok(lines)
+}
+
+pub fn optional_lines(value: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<LineRequest>> {
+    value.map_or_else(|| Ok(Vec::new()), lines)
 }
 
 pub fn meta(tenant: String, idempotency_key: String, actor: String, now: i64) -> Meta {
@@ -29,125 +34,160 @@ pub fn meta(tenant: String, idempotency_key: String, actor: String, now: i64) ->
     }
 }
 
+/// Positional access to one batch item, naming the item's field on error.
+struct Item<'a, 'py> {
+    tuple: &'a Bound<'py, PyTuple>,
+}
+
+impl<'py> Item<'_, 'py> {
+    fn get<T: FromPyObjectOwned<'py>>(&self, index: usize, field: &str) -> PyResult<T> {
+        let value = self
+            .tuple
+            .get_borrowed_item(index)
+            .map_err(|_| PyTypeError::new_err(format!("missing {field}")))?;
+        value.extract::<T>().map_err(|e| {
+            let e: PyErr = e.into();
+            PyTypeError::new_err(format!("{field}: {e}"))
+        })
+    }
+
+    fn lines(&self, index: usize) -> PyResult<Vec<LineRequest>> {
+        let value = self
+            .tuple
+            .get_borrowed_item(index)
+            .map_err(|_| PyTypeError::new_err("missing lines"))?;
+        lines(&value).map_err(|e| PyTypeError::new_err(format!("lines: {e}")))
+    }
+
+    fn arity(&self, operation: &str, arguments: usize) -> PyResult<()> {
+        if self.tuple.len() != 5 + arguments {
+            return Err(PyTypeError::new_err(format!(
+                "{operation} takes (operation, tenant, idempotency_key, actor, now) and {arguments} arguments"
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// One batch item: `(operation, tenant, idempotency_key, actor, now, *arguments)`,
 /// with the arguments of the per-call method of the same name, all given.
-pub fn batch_request(item: &Bound<'_, PyAny>) -> PyResult<Request> {
-    let tuple = item
+pub fn batch_request(value: &Bound<'_, PyAny>) -> PyResult<Request> {
+    let tuple = value
         .cast::<PyTuple>()
         .map_err(|_| PyTypeError::new_err("each batch item must be a tuple"))?;
-    let head: (String, String, String, String, i64) = tuple.get_slice(0, 5).extract()?;
-    let (operation, tenant, key, actor, now) = head;
-    let args = tuple.get_slice(5, tuple.len());
-    let command = match operation.as_str() {
-        "reserve" => {
-            let (order_ref, channel, items, hold_ms, allow_partial): (
-                String,
-                String,
-                Vec<PyLine>,
-                i64,
-                bool,
-            ) = args.extract()?;
+    let item = Item { tuple };
+    let operation = tuple
+        .get_borrowed_item(0)
+        .map_err(|_| PyTypeError::new_err("empty batch item"))?;
+    let operation = operation
+        .cast::<PyString>()
+        .map_err(|_| PyTypeError::new_err("operation must be a str"))?;
+    let operation = operation.to_str()?;
+    let meta = Meta {
+        tenant: item.get(1, "tenant")?,
+        idempotency_key: item.get(2, "idempotency_key")?,
+        actor: item.get(3, "actor")?,
+        now: item.get(4, "now")?,
+    };
+    let (arguments, command) = match operation {
+        "reserve" => (
+            5,
             Command::Reserve {
-                order_ref,
-                channel,
-                lines: lines(items),
-                hold_ms,
-                allow_partial,
-            }
-        }
-        "allocate" => {
-            let (reservation_id, items): (String, Vec<PyLine>) = args.extract()?;
+                order_ref: item.get(5, "order_ref")?,
+                channel: item.get(6, "channel")?,
+                lines: item.lines(7)?,
+                hold_ms: item.get(8, "hold_ms")?,
+                allow_partial: item.get(9, "allow_partial")?,
+            },
+        ),
+        "allocate" => (
+            2,
             Command::Allocate {
-                reservation_id,
-                lines: lines(items),
-            }
-        }
-        "release" => {
-            let (reservation_id, note): (String, String) = args.extract()?;
+                reservation_id: item.get(5, "reservation_id")?,
+                lines: item.lines(6)?,
+            },
+        ),
+        "release" => (
+            2,
             Command::Release {
-                reservation_id,
-                note,
-            }
-        }
-        "renew_hold" => {
-            let (reservation_id, hold_ms): (String, i64) = args.extract()?;
+                reservation_id: item.get(5, "reservation_id")?,
+                note: item.get(6, "note")?,
+            },
+        ),
+        "renew_hold" => (
+            2,
             Command::RenewHold {
-                reservation_id,
-                hold_ms,
-            }
-        }
-        "confirm_pick" => {
-            let (reservation_id, items, as_of): (String, Vec<PyLine>, i64) = args.extract()?;
+                reservation_id: item.get(5, "reservation_id")?,
+                hold_ms: item.get(6, "hold_ms")?,
+            },
+        ),
+        "confirm_pick" => (
+            3,
             Command::ConfirmPick {
-                reservation_id,
-                lines: lines(items),
-                as_of,
-            }
-        }
-        "unpick" => {
-            let (reservation_id, items): (String, Vec<PyLine>) = args.extract()?;
+                reservation_id: item.get(5, "reservation_id")?,
+                lines: item.lines(6)?,
+                as_of: item.get(7, "as_of")?,
+            },
+        ),
+        "unpick" => (
+            2,
             Command::Unpick {
-                reservation_id,
-                lines: lines(items),
-            }
-        }
-        "confirm_shipment" => {
-            let (reservation_id, items, as_of): (String, Vec<PyLine>, i64) = args.extract()?;
+                reservation_id: item.get(5, "reservation_id")?,
+                lines: item.lines(6)?,
+            },
+        ),
+        "confirm_shipment" => (
+            3,
             Command::ConfirmShipment {
-                reservation_id,
-                lines: lines(items),
-                as_of,
-            }
-        }
-        "record_return" => {
-            let (reservation_id, items, restock, as_of): (String, Vec<PyLine>, bool, i64) =
-                args.extract()?;
+                reservation_id: item.get(5, "reservation_id")?,
+                lines: item.lines(6)?,
+                as_of: item.get(7, "as_of")?,
+            },
+        ),
+        "record_return" => (
+            4,
             Command::RecordReturn {
-                reservation_id,
-                lines: lines(items),
-                restock,
-                as_of,
-            }
-        }
-        "set_stock" => {
-            let (sku, location, on_hand, source_sequence, as_of): (String, String, u64, u64, i64) =
-                args.extract()?;
+                reservation_id: item.get(5, "reservation_id")?,
+                lines: item.lines(6)?,
+                restock: item.get(7, "restock")?,
+                as_of: item.get(8, "as_of")?,
+            },
+        ),
+        "set_stock" => (
+            5,
             Command::SetStock {
-                sku,
-                location,
-                on_hand,
-                source_sequence,
-                as_of,
-            }
-        }
-        "adjust_stock" => {
-            let (sku, location, delta, adjustment_reason): (String, String, i64, String) =
-                args.extract()?;
+                sku: item.get(5, "sku")?,
+                location: item.get(6, "location")?,
+                on_hand: item.get(7, "on_hand")?,
+                source_sequence: item.get(8, "source_sequence")?,
+                as_of: item.get(9, "as_of")?,
+            },
+        ),
+        "adjust_stock" => (
+            4,
             Command::AdjustStock {
-                sku,
-                location,
-                delta,
-                adjustment_reason,
-            }
-        }
-        "set_safety_stock" => {
-            let (sku, location, quantity): (String, String, u64) = args.extract()?;
+                sku: item.get(5, "sku")?,
+                location: item.get(6, "location")?,
+                delta: item.get(7, "delta")?,
+                adjustment_reason: item.get(8, "adjustment_reason")?,
+            },
+        ),
+        "set_safety_stock" => (
+            3,
             Command::SetSafetyStock {
-                sku,
-                location,
-                quantity,
-            }
-        }
+                sku: item.get(5, "sku")?,
+                location: item.get(6, "location")?,
+                quantity: item.get(7, "quantity")?,
+            },
+        ),
         other => {
             return Err(PyValueError::new_err(format!(
                 "unknown batch operation {other:?}"
             )))
         }
     };
-    Ok(Request {
-        meta: meta(tenant, key, actor, now),
-        command,
-    })
+    item.arity(operation, arguments)?;
+    Ok(Request { meta, command })
 }
 
 pub fn reservation<'py>(py: Python<'py>, view: &ReservationView) -> PyResult<Bound<'py, PyDict>> {

@@ -6,7 +6,7 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 
 use holdfast_core::{limits, Command, Config, Engine as CoreEngine, Event, Request};
 
-use crate::convert::{self, PyLine};
+use crate::convert;
 use crate::outcome::Outcome;
 use crate::InvariantViolation;
 
@@ -107,21 +107,21 @@ impl Engine {
         now: i64,
         order_ref: String,
         channel: String,
-        lines: Vec<PyLine>,
+        lines: &Bound<'_, PyAny>,
         hold_ms: i64,
         allow_partial: bool,
-    ) -> Outcome {
+    ) -> PyResult<Outcome> {
         let command = Command::Reserve {
             order_ref,
             channel,
-            lines: convert::lines(lines),
+            lines: convert::lines(lines)?,
             hold_ms,
             allow_partial,
         };
-        self.run(tenant, idempotency_key, actor, now, command)
+        Ok(self.run(tenant, idempotency_key, actor, now, command))
     }
 
-    #[pyo3(signature = (tenant, idempotency_key, actor, now, reservation_id, lines=Vec::new()))]
+    #[pyo3(signature = (tenant, idempotency_key, actor, now, reservation_id, lines=None))]
     fn allocate(
         &mut self,
         tenant: String,
@@ -129,13 +129,13 @@ impl Engine {
         actor: String,
         now: i64,
         reservation_id: String,
-        lines: Vec<PyLine>,
-    ) -> Outcome {
+        lines: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Outcome> {
         let command = Command::Allocate {
             reservation_id,
-            lines: convert::lines(lines),
+            lines: convert::optional_lines(lines)?,
         };
-        self.run(tenant, idempotency_key, actor, now, command)
+        Ok(self.run(tenant, idempotency_key, actor, now, command))
     }
 
     #[pyo3(signature = (tenant, idempotency_key, actor, now, reservation_id, note=String::new()))]
@@ -172,7 +172,7 @@ impl Engine {
         self.run(tenant, idempotency_key, actor, now, command)
     }
 
-    #[pyo3(signature = (tenant, idempotency_key, actor, now, reservation_id, lines=Vec::new(), as_of=None))]
+    #[pyo3(signature = (tenant, idempotency_key, actor, now, reservation_id, lines=None, as_of=None))]
     #[allow(clippy::too_many_arguments)]
     fn confirm_pick(
         &mut self,
@@ -181,18 +181,18 @@ impl Engine {
         actor: String,
         now: i64,
         reservation_id: String,
-        lines: Vec<PyLine>,
+        lines: Option<&Bound<'_, PyAny>>,
         as_of: Option<i64>,
-    ) -> Outcome {
+    ) -> PyResult<Outcome> {
         let command = Command::ConfirmPick {
             reservation_id,
-            lines: convert::lines(lines),
+            lines: convert::optional_lines(lines)?,
             as_of: as_of.unwrap_or(now),
         };
-        self.run(tenant, idempotency_key, actor, now, command)
+        Ok(self.run(tenant, idempotency_key, actor, now, command))
     }
 
-    #[pyo3(signature = (tenant, idempotency_key, actor, now, reservation_id, lines=Vec::new()))]
+    #[pyo3(signature = (tenant, idempotency_key, actor, now, reservation_id, lines=None))]
     fn unpick(
         &mut self,
         tenant: String,
@@ -200,16 +200,16 @@ impl Engine {
         actor: String,
         now: i64,
         reservation_id: String,
-        lines: Vec<PyLine>,
-    ) -> Outcome {
+        lines: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Outcome> {
         let command = Command::Unpick {
             reservation_id,
-            lines: convert::lines(lines),
+            lines: convert::optional_lines(lines)?,
         };
-        self.run(tenant, idempotency_key, actor, now, command)
+        Ok(self.run(tenant, idempotency_key, actor, now, command))
     }
 
-    #[pyo3(signature = (tenant, idempotency_key, actor, now, reservation_id, lines=Vec::new(), as_of=None))]
+    #[pyo3(signature = (tenant, idempotency_key, actor, now, reservation_id, lines=None, as_of=None))]
     #[allow(clippy::too_many_arguments)]
     fn confirm_shipment(
         &mut self,
@@ -218,18 +218,18 @@ impl Engine {
         actor: String,
         now: i64,
         reservation_id: String,
-        lines: Vec<PyLine>,
+        lines: Option<&Bound<'_, PyAny>>,
         as_of: Option<i64>,
-    ) -> Outcome {
+    ) -> PyResult<Outcome> {
         let command = Command::ConfirmShipment {
             reservation_id,
-            lines: convert::lines(lines),
+            lines: convert::optional_lines(lines)?,
             as_of: as_of.unwrap_or(now),
         };
-        self.run(tenant, idempotency_key, actor, now, command)
+        Ok(self.run(tenant, idempotency_key, actor, now, command))
     }
 
-    #[pyo3(signature = (tenant, idempotency_key, actor, now, reservation_id, lines=Vec::new(), restock=true, as_of=None))]
+    #[pyo3(signature = (tenant, idempotency_key, actor, now, reservation_id, lines=None, restock=true, as_of=None))]
     #[allow(clippy::too_many_arguments)]
     fn record_return(
         &mut self,
@@ -238,17 +238,17 @@ impl Engine {
         actor: String,
         now: i64,
         reservation_id: String,
-        lines: Vec<PyLine>,
+        lines: Option<&Bound<'_, PyAny>>,
         restock: bool,
         as_of: Option<i64>,
-    ) -> Outcome {
+    ) -> PyResult<Outcome> {
         let command = Command::RecordReturn {
             reservation_id,
-            lines: convert::lines(lines),
+            lines: convert::optional_lines(lines)?,
             restock,
             as_of: as_of.unwrap_or(now),
         };
-        self.run(tenant, idempotency_key, actor, now, command)
+        Ok(self.run(tenant, idempotency_key, actor, now, command))
     }
 
     #[pyo3(signature = (tenant, idempotency_key, actor, now, sku, location, on_hand, source_sequence, as_of=None))]
@@ -369,10 +369,14 @@ impl Engine {
 
     /// The events decided since the last drain: `(seq, encoded event)`, oldest first.
     fn drain_journal<'py>(&mut self, py: Python<'py>) -> Vec<(u64, Bound<'py, PyBytes>)> {
+        let mut buffer = Vec::new();
         self.inner
             .drain_journal()
             .iter()
-            .map(|event| (event.seq, PyBytes::new(py, &event.encode())))
+            .map(|event| {
+                buffer = event.encode_into(std::mem::take(&mut buffer));
+                (event.seq, PyBytes::new(py, &buffer))
+            })
             .collect()
     }
 

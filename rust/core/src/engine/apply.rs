@@ -18,7 +18,13 @@ use crate::state::{Action, LineState};
 use super::Engine;
 
 impl Engine {
-    pub(super) fn apply(&mut self, event: &Event) {
+    /// Apply one event; returns what it was about (`None` for changes with no
+    /// subject). `known_slot` spares a lookup when the caller has the slot.
+    pub(super) fn apply(
+        &mut self,
+        event: &Event,
+        known_slot: Option<ReservationSlot>,
+    ) -> Option<Subject> {
         assert_eq!(event.seq, self.next_seq, "events apply in sequence");
         self.next_seq += 1;
         let subject = match &event.change {
@@ -43,7 +49,7 @@ impl Engine {
                 restock,
                 note: _,
             } => {
-                let slot = self.existing_slot(reservation_id);
+                let slot = known_slot.unwrap_or_else(|| self.existing_slot(reservation_id));
                 let from = self.reservations[slot as usize].state();
                 for m in moves {
                     self.move_line(slot, m.line, m.quantity, m.to, *restock, event.at);
@@ -122,6 +128,7 @@ impl Engine {
             let reason = event.reason;
             self.remember(event, StoredOutcome::Accepted { reason, subject });
         }
+        subject
     }
 
     fn place_hold(

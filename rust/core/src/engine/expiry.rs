@@ -61,7 +61,7 @@ impl Engine {
                 },
             };
             expired.push(reservation.id);
-            self.commit(event);
+            self.commit(event, Some(slot));
         }
         expired
     }

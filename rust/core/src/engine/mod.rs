@@ -191,21 +191,20 @@ impl Engine {
             reason,
             change,
         };
-        self.commit(event);
-        let tenant = self
-            .symbols
-            .get(&meta.tenant)
-            .expect("applied events intern their tenant");
-        let record = self
-            .idempotency
-            .get(tenant, &meta.idempotency_key)
-            .expect("applied decisions store their key");
-        self.outcome_of(
-            &record.outcome,
-            record.decided_at,
-            record.rule_version,
-            false,
-        )
+        let subject = self.commit(event, None);
+        let event = self.journal.last().expect("just committed");
+        let result = match (&event.change, subject) {
+            (Change::Rejected { rejection }, _) => Err(rejection.clone()),
+            (_, Some(subject)) => Ok(self.target(subject)),
+            (_, None) => unreachable!("every decided change has a subject"),
+        };
+        Outcome {
+            reason,
+            decided_at: meta.now,
+            rule_version: event.rule_version.clone(),
+            replayed: false,
+            result,
+        }
     }
 
     /// A refusal that is not a decision: nothing is stored for it.
@@ -285,16 +284,20 @@ impl Engine {
         fingerprint
     }
 
-    /// Apply a freshly decided event and keep it for the journal.
-    fn commit(&mut self, event: Event) {
-        self.apply(&event);
+    /// Apply a freshly decided event and keep it for the journal. `slot` is
+    /// the reservation it is about, when the caller already knows it.
+    fn commit(&mut self, event: Event, slot: Option<ReservationSlot>) -> Option<Subject> {
+        let subject = self.apply(&event, slot);
         self.journal.push(event);
+        subject
     }
 
     /// Take the events decided since the last drain, oldest first. The caller
     /// makes them durable before answering the requests that produced them.
     pub fn drain_journal(&mut self) -> Vec<Event> {
-        std::mem::take(&mut self.journal)
+        // Keep the capacity: the next burst is likely as large as the last.
+        let capacity = self.journal.capacity();
+        std::mem::replace(&mut self.journal, Vec::with_capacity(capacity))
     }
 
     /// Number of events waiting in the journal.
@@ -317,7 +320,7 @@ impl Engine {
                     found: event.seq,
                 });
             }
-            self.apply(event);
+            self.apply(event, None);
         }
         self.debug_check();
         Ok(())
@@ -340,7 +343,7 @@ impl Engine {
                 version: Arc::from(version),
             },
         );
-        self.commit(event);
+        self.commit(event, None);
         Ok(())
     }
 
@@ -366,7 +369,7 @@ impl Engine {
                     decided_before: cutoff,
                 },
             );
-            self.commit(event);
+            self.commit(event, None);
         }
         self.debug_check();
         due
