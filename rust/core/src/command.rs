@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::state::Action;
+
 /// One line of a request. An empty location on a reserve lets the engine
 /// choose; on the other calls it matches the line wherever it is held.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -119,4 +121,22 @@ pub enum Command {
 pub struct Request {
     pub meta: Meta,
     pub command: Command,
+}
+
+impl Command {
+    pub const fn action(&self) -> Action {
+        match self {
+            Command::Reserve { .. } => Action::Reserve,
+            Command::Allocate { .. } => Action::Allocate,
+            Command::Release { .. } => Action::Release,
+            Command::RenewHold { .. } => Action::RenewHold,
+            Command::ConfirmPick { .. } => Action::Pick,
+            Command::Unpick { .. } => Action::Unpick,
+            Command::ConfirmShipment { .. } => Action::Ship,
+            Command::RecordReturn { .. } => Action::Return,
+            Command::SetStock { .. } => Action::SetStock,
+            Command::AdjustStock { .. } => Action::AdjustStock,
+            Command::SetSafetyStock { .. } => Action::SetSafetyStock,
+        }
+    }
 }

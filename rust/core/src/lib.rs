@@ -25,4 +25,4 @@ pub use error::Rejection;
 pub use event::{Change, Event};
 pub use ids::ReservationId;
 pub use reason::{GrpcStatus, ReasonCode, ReasonInfo, CATALOGUE};
-pub use state::{Action, LineState};
+pub use state::{Action, LineState, Owner};

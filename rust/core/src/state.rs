@@ -267,6 +267,43 @@ impl Action {
     }
 }
 
+/// Who owns a decision. holdfast owns commitments; the warehouse owns the
+/// physical facts (counts, picks, shipments, returns), which holdfast records
+/// but never invents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Owner {
+    Holdfast,
+    Warehouse,
+}
+
+impl Owner {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Owner::Holdfast => "holdfast",
+            Owner::Warehouse => "warehouse",
+        }
+    }
+}
+
+impl Action {
+    pub const fn owner(self) -> Owner {
+        match self {
+            Action::Reserve
+            | Action::Allocate
+            | Action::Release
+            | Action::RenewHold
+            | Action::Expire
+            | Action::SetSafetyStock => Owner::Holdfast,
+            Action::Pick
+            | Action::Unpick
+            | Action::Ship
+            | Action::Return
+            | Action::SetStock
+            | Action::AdjustStock => Owner::Warehouse,
+        }
+    }
+}
+
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -321,6 +358,24 @@ mod tests {
                 *expected,
                 "{lines:?}"
             );
+        }
+    }
+
+    #[test]
+    fn holdfast_owns_commitments_and_the_warehouse_owns_physical_facts() {
+        use Action::*;
+        for action in [
+            Reserve,
+            Allocate,
+            Release,
+            RenewHold,
+            Expire,
+            SetSafetyStock,
+        ] {
+            assert_eq!(action.owner(), Owner::Holdfast, "{action}");
+        }
+        for action in [Pick, Unpick, Ship, Return, SetStock, AdjustStock] {
+            assert_eq!(action.owner(), Owner::Warehouse, "{action}");
         }
     }
 

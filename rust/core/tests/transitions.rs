@@ -128,6 +128,12 @@ fn every_action_from_every_state() {
             let (mut world, id) = in_state(from);
             let before = observed(&world);
             let outcome = world.act(action, &id);
+            let owner = if matches!(action, "allocate" | "release" | "renew") {
+                holdfast_core::Owner::Holdfast
+            } else {
+                holdfast_core::Owner::Warehouse
+            };
+            assert_eq!(outcome.owner, owner, "{action}");
             let state = world.engine.reservation(common::TENANT, &id).unwrap().state;
             match table.iter().find(|(a, f, _, _)| *a == action && *f == from) {
                 Some((_, _, to, reason)) => {

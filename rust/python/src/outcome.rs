@@ -102,6 +102,12 @@ impl Outcome {
         self.inner.replayed
     }
 
+    /// Who owns this kind of decision: "holdfast" (commitments) or "warehouse" (physical facts).
+    #[getter]
+    fn owner(&self) -> &'static str {
+        self.inner.owner.name()
+    }
+
     /// Decision time, unix milliseconds.
     #[getter]
     fn decided_at(&self) -> i64 {

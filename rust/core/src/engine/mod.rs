@@ -37,6 +37,7 @@ use crate::ids::ReservationId;
 use crate::position::{Position, PositionIndex};
 use crate::reason::ReasonCode;
 use crate::reservation::Reservation;
+use crate::state::Owner;
 use crate::symbols::{Sym, Symbols};
 
 pub use snapshot::SnapshotError;
@@ -87,6 +88,8 @@ pub struct Outcome {
     pub rule_version: Arc<str>,
     /// This is the stored outcome of an earlier request with the same key.
     pub replayed: bool,
+    /// Who owns this kind of decision.
+    pub owner: Owner,
     pub result: Result<Target, Rejection>,
 }
 
@@ -166,13 +169,14 @@ impl Engine {
 
     fn decide_and_apply(&mut self, request: &Request) -> Outcome {
         let meta = &request.meta;
+        let owner = request.command.action().owner();
         if let Err(rejection) = validate::request(&self.config, request) {
-            return self.refusal(meta.now, rejection);
+            return self.refusal(meta.now, owner, rejection);
         }
         self.sweep(meta.now);
 
         let fingerprint = self.fingerprint(&request.command);
-        if let Some(outcome) = self.recall(request, fingerprint) {
+        if let Some(outcome) = self.recall(request, fingerprint, owner) {
             return outcome;
         }
 
@@ -203,23 +207,25 @@ impl Engine {
             decided_at: meta.now,
             rule_version: event.rule_version.clone(),
             replayed: false,
+            owner,
             result,
         }
     }
 
     /// A refusal that is not a decision: nothing is stored for it.
-    fn refusal(&self, now: i64, rejection: Rejection) -> Outcome {
+    fn refusal(&self, now: i64, owner: Owner, rejection: Rejection) -> Outcome {
         Outcome {
             reason: rejection.reason(),
             decided_at: now,
             rule_version: self.symbols.name(self.rule_version).clone(),
             replayed: false,
+            owner,
             result: Err(rejection),
         }
     }
 
     /// The stored outcome for this key, if the key is live.
-    fn recall(&self, request: &Request, fingerprint: u64) -> Option<Outcome> {
+    fn recall(&self, request: &Request, fingerprint: u64, owner: Owner) -> Option<Outcome> {
         let meta = &request.meta;
         let tenant = self.symbols.get(&meta.tenant)?;
         let record = self.idempotency.get(tenant, &meta.idempotency_key)?;
@@ -229,37 +235,24 @@ impl Engine {
         if record.fingerprint != fingerprint {
             return Some(self.refusal(
                 meta.now,
+                owner,
                 Rejection::IdempotencyKeyReused {
                     idempotency_key: meta.idempotency_key.clone(),
                 },
             ));
         }
-        Some(self.outcome_of(
-            &record.outcome,
-            record.decided_at,
-            record.rule_version,
-            true,
-        ))
-    }
-
-    fn outcome_of(
-        &self,
-        stored: &StoredOutcome,
-        decided_at: i64,
-        rule_version: Sym,
-        replayed: bool,
-    ) -> Outcome {
-        let (reason, result) = match stored {
+        let (reason, result) = match &record.outcome {
             StoredOutcome::Accepted { reason, subject } => (*reason, Ok(self.target(*subject))),
             StoredOutcome::Rejected(rejection) => (rejection.reason(), Err((**rejection).clone())),
         };
-        Outcome {
+        Some(Outcome {
             reason,
-            decided_at,
-            rule_version: self.symbols.name(rule_version).clone(),
-            replayed,
+            decided_at: record.decided_at,
+            rule_version: self.symbols.name(record.rule_version).clone(),
+            replayed: true,
+            owner,
             result,
-        }
+        })
     }
 
     fn target(&self, subject: Subject) -> Target {
