@@ -6,6 +6,14 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.deps-installed
+# Keep in step with pyproject.toml's dependencies and dev extra.
+RUNTIME_DEPS := "grpcio>=1.66" "grpcio-status>=1.66" "grpcio-health-checking>=1.66" \
+	"grpcio-reflection>=1.66" "protobuf>=5.28"
+DEV_DEPS := "maturin>=1.7,<2" "pytest>=8" "pytest-asyncio>=0.24" "hypothesis>=6.100" \
+	"pytest-benchmark>=4" "ruff>=0.5" "mypy>=1.10" "grpcio-tools>=1.66" \
+	"mypy-protobuf>=3.6" "types-protobuf"
+PROTOS := $(shell find proto -name '*.proto')
+PROTO_STAMP := python/holdfast/v1/inventory_pb2.py
 # The extension is rebuilt whenever a Rust file or a manifest changes.
 RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml pyproject.toml
 EXT_STAMP := $(VENV)/.ext-built
@@ -25,13 +33,17 @@ test-python: build
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "maturin>=1.7,<2" "pytest>=8" "hypothesis>=6.100" "pytest-benchmark>=4" "ruff>=0.5" "mypy>=1.10"
+	$(PIP) install --quiet $(RUNTIME_DEPS) $(DEV_DEPS)
 	touch $@
 
-build: $(EXT_STAMP)
+build: $(EXT_STAMP) $(PROTO_STAMP)
+
+$(PROTO_STAMP): $(STAMP) $(PROTOS) scripts/gen_protos.py
+	$(PY) scripts/gen_protos.py
+	touch $@
 
 $(EXT_STAMP): $(STAMP) $(RUST_SOURCES)
 	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release --quiet
