@@ -69,12 +69,17 @@ def test_expire_1000_of_1m(benchmark: Any, figures: Any) -> None:
     """1,000,000 long holds stay open; each round 1,000 short holds come due."""
     engine = _engine()
     now = workload.NOW + 1
-    workload.place_holds(engine, HOLDS, SKUS, now, hold_ms=LONG_HOLD_MS)
+    workload.place_holds(engine, HOLDS, SKUS, now, hold_seconds=LONG_HOLD_MS // 1000)
     # Round r expires the r-th group of short holds, due at `now + due_ms(r)`.
     due_ms = [SHORT_HOLD_MS + r * 1_000 for r in range(ROUNDS_FEW_DUE + 1)]
     for r, hold_ms in enumerate(due_ms):
         workload.place_holds(
-            engine, DUE_PER_ROUND, SKUS, now, hold_ms=hold_ms, first=HOLDS + r * DUE_PER_ROUND
+            engine,
+            DUE_PER_ROUND,
+            SKUS,
+            now,
+            hold_seconds=hold_ms // 1000,
+            first=HOLDS + r * DUE_PER_ROUND,
         )
     rounds = iter(due_ms)
     results: list[int] = []

@@ -129,7 +129,7 @@ def place_holds(
     count: int,
     skus: Sequence[str],
     now: int,
-    hold_ms: int = 0,
+    hold_seconds: int = 0,
     first: int = 0,
     batch: int = 10_000,
 ) -> None:
@@ -153,7 +153,7 @@ def place_holds(
                     f"order-{i:07d}",
                     CHANNEL,
                     [(skus[i % n_skus], LOCATION, 1)],
-                    hold_ms,
+                    hold_seconds,
                     False,
                 )
                 for i in range(start, stop)

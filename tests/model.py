@@ -37,7 +37,6 @@ from model_rules import (
     SHIPPED,
     SYSTEM_ACTOR,
     TRANSITIONS,
-    U64_MAX,
     ModelRejection,
 )
 from model_state import (
@@ -52,6 +51,9 @@ from model_state import (
     group_lines,
     line_tuples,
 )
+
+# Moves the warehouse reports: they carry its time of the fact.
+WAREHOUSE_MOVES = ("pick", "unpick", "ship", "return")
 
 
 class ModelEngine:
@@ -133,15 +135,15 @@ class ModelEngine:
         order_ref,
         channel,
         lines,
-        hold_ms=0,
+        hold_seconds=0,
         allow_partial=False,
     ):
         lines = line_tuples(lines)
-        command = ("reserve", order_ref, channel, lines, hold_ms, allow_partial)
+        command = ("reserve", order_ref, channel, lines, hold_seconds, allow_partial)
         problem = rules.first_problem(
             rules.check_name("order_ref", order_ref, may_be_empty=True),
             rules.check_name("channel", channel, may_be_empty=True),
-            rules.check_hold(hold_ms, self.max_hold_ms),
+            rules.check_hold(hold_seconds, self.max_hold_ms),
             rules.check_lines(lines, required=True),
         )
 
@@ -149,7 +151,7 @@ class ModelEngine:
             placed = self._plan_reserve(lines, allow_partial)
             self.minted += 1
             rid = rules.mint(now, self.node_id, self.minted)
-            expires_at = now + (hold_ms or self.default_hold_ms)
+            expires_at = now + (hold_seconds * 1000 or self.default_hold_ms)
             r = Reservation(rid, len(self.reservations), tenant, order_ref, channel, expires_at, [])
             for (sku, location), quantity in placed:
                 r.lines.append(Line(sku, location, RESERVED, quantity))
@@ -211,10 +213,11 @@ class ModelEngine:
         assert best is not None, "a known SKU has a position"
         return best
 
-    def renew_hold(self, tenant, idempotency_key, actor, now, reservation_id, hold_ms=0):
-        command = ("renew_hold", reservation_id, hold_ms)
+    def renew_hold(self, tenant, idempotency_key, actor, now, reservation_id, hold_seconds=0):
+        command = ("renew_hold", reservation_id, hold_seconds)
         problem = rules.first_problem(
-            rules.check_reservation_id(reservation_id), rules.check_hold(hold_ms, self.max_hold_ms)
+            rules.check_reservation_id(reservation_id),
+            rules.check_hold(hold_seconds, self.max_hold_ms),
         )
 
         def decide(tenant, key, actor, now):
@@ -222,7 +225,7 @@ class ModelEngine:
             if not r.holding:
                 raise Refused(self._cannot(r, "renew_hold"))
             before = r.state
-            r.expires_at = now + (hold_ms or self.default_hold_ms)
+            r.expires_at = now + (hold_seconds * 1000 or self.default_hold_ms)
             self._history(r, now, "renew_hold", before, "HOLD_RENEWED", actor, key)
             return "HOLD_RENEWED", {"reservation_id": r.reservation_id}
 
@@ -238,7 +241,7 @@ class ModelEngine:
         for r in due:
             before = r.state
             moves = [(i, x.quantity, EXPIRED) for i, x in enumerate(r.lines) if x.state == RESERVED]
-            self._apply_moves(r, moves, False, r.expires_at)
+            self._apply_moves(r, moves, False, r.expires_at, None)
             self._history(r, r.expires_at, "expire", before, "HOLD_EXPIRED", SYSTEM_ACTOR, None)
         return [r.reservation_id for r in due]
 
@@ -305,16 +308,18 @@ class ModelEngine:
 
     def _moves(self, meta, command, problem, lines: Lines, restock: bool = False):
         """A missing as_of is part of the fingerprint as missing, so a retry
-        without one replays. (The binding today fills in `now` first, which
-        makes such a retry IDEMPOTENCY_KEY_REUSED; the tests always pass as_of.)"""
+        without one replays. Warehouse-owned moves stamp their positions with
+        the warehouse's time (as_of, else now) and ours (now)."""
         action, reservation_id = command[0], command[1]
+        as_of = command[-1] if action in ("pick", "ship", "return") else None
 
         def decide(tenant, key, actor, now):
             r = self._reservation_for(tenant, reservation_id)
             moves = self._plan_moves(r, reservation_id, action, lines)
             self._check_physical_effects(r, action, moves, restock)
             before = r.state
-            self._apply_moves(r, moves, restock, now)
+            stamp = (as_of if as_of is not None else now) if action in WAREHOUSE_MOVES else None
+            self._apply_moves(r, moves, restock, now, stamp)
             self._history(r, now, action, before, ACCEPTED_REASON[action], actor, key)
             return ACCEPTED_REASON[action], {"reservation_id": r.reservation_id}
 
@@ -369,10 +374,10 @@ class ModelEngine:
             on_hand = self.stock[(sku, location)].on_hand
             if action == "ship" and on_hand < quantity:
                 raise Refused(rules.insufficient_on_hand(sku, location, on_hand, -quantity))
-            if action == "return" and on_hand + quantity > U64_MAX:
+            if action == "return" and on_hand + quantity > rules.MAX_ON_HAND:
                 raise Refused(rules.quantity_overflow(sku, location, "on_hand"))
 
-    def _apply_moves(self, r: Reservation, moves, restock: bool, at: int) -> None:
+    def _apply_moves(self, r: Reservation, moves, restock: bool, at: int, stamp) -> None:
         for i, quantity, target in moves:
             line = r.lines[i]
             source = line.state
@@ -388,6 +393,8 @@ class ModelEngine:
             if target == RETURNED and restock:
                 position.on_hand += quantity
             position.track_overcommitment(at)
+            if stamp is not None:
+                position.as_of, position.received_at = stamp, at
 
     def _reservation_for(self, tenant: str, reservation_id: str) -> Reservation:
         r = self.reservations.get(rules.parse_id(reservation_id) or "")
@@ -454,7 +461,7 @@ class ModelEngine:
             on_hand = current.on_hand if current else 0
             if on_hand + delta < 0:
                 raise Refused(rules.insufficient_on_hand(sku, location, on_hand, delta))
-            if on_hand + delta > U64_MAX:
+            if on_hand + delta > rules.MAX_ON_HAND:
                 raise Refused(rules.quantity_overflow(sku, location, "on_hand"))
             reason = self._fact_reason(sku, location, on_hand + delta, None, "STOCK_ADJUSTED")
             position = self._position_for(sku, location)

@@ -64,9 +64,9 @@ def reservation_state(states: list[str]) -> str:
     return EXPIRED
 
 
-def _serde_name(snake_or_upper: str) -> str:
-    """How serde names an Action or LineState variant in rejection facts."""
-    return "".join(part.capitalize() for part in snake_or_upper.lower().split("_"))
+def _serde_name(name: str) -> str:
+    """Rejection facts name actions and states as views do ("allocate", "RELEASED")."""
+    return name
 
 
 def _quoted(text: str) -> str:
@@ -202,10 +202,10 @@ def check_timestamp(field_name: str, value: int) -> ModelRejection | None:
     return None
 
 
-def check_hold(hold_ms: int, max_hold_ms: int) -> ModelRejection | None:
-    if hold_ms < 0:
+def check_hold(hold_seconds: int, max_hold_ms: int) -> ModelRejection | None:
+    if hold_seconds < 0:
         return invalid("hold_seconds", "must not be negative")
-    if hold_ms > max_hold_ms:
+    if hold_seconds * 1000 > max_hold_ms:
         return invalid("hold_seconds", f"must be at most {max_hold_ms // 1000} seconds")
     return None
 

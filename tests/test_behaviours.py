@@ -306,7 +306,7 @@ def test_every_request_expires_due_holds_first_and_records_the_due_time(engine):
 
 def test_a_renewed_hold_expires_at_its_new_time(engine):
     rid = reserve(engine, [("A", "L1", 4)]).reservation_id
-    renewed = engine.renew_hold("t1", key(), "shop", NOW + 50_000, rid, 20_000)
+    renewed = engine.renew_hold("t1", key(), "shop", NOW + 50_000, rid, 20)
 
     assert renewed.reason == "HOLD_RENEWED"
     assert engine.expire_due(NOW + HOLD_MS) == []
@@ -447,7 +447,7 @@ def scripted_requests(rid: str) -> list[tuple[Any, ...]]:
         ("set_safety_stock", "t1", "b6", "ops", NOW + 2, "B", "L1", 1),
         ("reserve", "t1", "b1", "shop", NOW + 3, "o", "web", [("A", "L1", 3)], 0, False),
         ("release", "t1", "b7", "shop", NOW + 4, rid, "changed mind"),
-        ("renew_hold", "t1", "b8", "shop", NOW + 5, rid, 1_000),
+        ("renew_hold", "t1", "b8", "shop", NOW + 5, rid, 1),
         ("allocate", "t2", "b9", "shop", NOW + 6, rid, []),
     ]
 
@@ -566,3 +566,21 @@ def test_accepted_outcomes_and_only_they_carry_an_ok_reason(engine):
     ]
     for outcome in outcomes:
         assert outcome.accepted == (holdfast.REASONS[outcome.reason].grpc_status == "OK")
+
+
+def test_a_retried_warehouse_fact_without_as_of_replays(engine):
+    rid = reserve(engine, [("A", "L1", 2)]).reservation_id
+    assert engine.allocate("t1", key(), "shop", NOW + 1, rid).accepted
+    first = engine.confirm_pick("t1", "pick-1", "wms", NOW + 1_000, rid)
+    retry = engine.confirm_pick("t1", "pick-1", "wms", NOW + 2_000, rid)
+    assert first.reason == "PICKED"
+    assert retry.replayed
+    position = engine.position("A", "L1")
+    # The warehouse's time of the fact defaults to the decision's, and ours is recorded.
+    assert (position["as_of"], position["received_at"]) == (NOW + 1_000, NOW + 1_000)
+
+
+def test_node_ids_are_bounded_so_minted_ids_stay_distinct():
+    holdfast.Engine(node_id=(1 << 20) - 1)
+    with pytest.raises(ValueError, match="node_id"):
+        holdfast.Engine(node_id=1 << 20)

@@ -110,13 +110,17 @@ BatchItem = (
     | tuple[Literal["allocate", "unpick"], str, str, str, int, str, list[Line]]
     | tuple[Literal["release"], str, str, str, int, str, str]
     | tuple[Literal["renew_hold"], str, str, str, int, str, int]
-    | tuple[Literal["confirm_pick", "confirm_shipment"], str, str, str, int, str, list[Line], int]
-    | tuple[Literal["record_return"], str, str, str, int, str, list[Line], bool, int]
-    | tuple[Literal["set_stock"], str, str, str, int, str, str, int, int, int]
+    | tuple[
+        Literal["confirm_pick", "confirm_shipment"], str, str, str, int, str, list[Line], int | None
+    ]
+    | tuple[Literal["record_return"], str, str, str, int, str, list[Line], bool, int | None]
+    | tuple[Literal["set_stock"], str, str, str, int, str, str, int, int, int | None]
     | tuple[Literal["adjust_stock"], str, str, str, int, str, str, int, str]
     | tuple[Literal["set_safety_stock"], str, str, str, int, str, str, int]
 )
-"""(operation, tenant, idempotency_key, actor, now, *arguments of the method of that name)."""
+"""(operation, tenant, idempotency_key, actor, now, *arguments of the method of that name).
+A missing ``as_of`` (None) means "at the decision time"; it stays None in the fingerprint,
+so a retry without it replays."""
 
 @final
 class Engine:
@@ -150,7 +154,7 @@ class Engine:
         order_ref: str,
         channel: str,
         lines: Sequence[Line],
-        hold_ms: int = 0,
+        hold_seconds: int = 0,
         allow_partial: bool = False,
     ) -> Outcome: ...
     def allocate(
@@ -178,7 +182,7 @@ class Engine:
         actor: str,
         now: int,
         reservation_id: str,
-        hold_ms: int = 0,
+        hold_seconds: int = 0,
     ) -> Outcome: ...
     def confirm_pick(
         self,

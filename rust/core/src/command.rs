@@ -55,12 +55,12 @@ impl Meta {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
-    /// Hold stock. `hold_ms` 0 takes the default hold.
+    /// Hold stock. `hold_seconds` 0 takes the default hold.
     Reserve {
         order_ref: String,
         channel: String,
         lines: Vec<LineRequest>,
-        hold_ms: i64,
+        hold_seconds: i64,
         allow_partial: bool,
     },
     /// Turn a hold into a commitment; with lines, allocate that much and release the rest.
@@ -74,12 +74,13 @@ pub enum Command {
     },
     RenewHold {
         reservation_id: String,
-        hold_ms: i64,
+        hold_seconds: i64,
     },
     ConfirmPick {
         reservation_id: String,
         lines: Vec<LineRequest>,
-        as_of: i64,
+        /// The warehouse's time of the fact; `None` takes the decision time.
+        as_of: Option<i64>,
     },
     Unpick {
         reservation_id: String,
@@ -88,13 +89,15 @@ pub enum Command {
     ConfirmShipment {
         reservation_id: String,
         lines: Vec<LineRequest>,
-        as_of: i64,
+        /// The warehouse's time of the fact; `None` takes the decision time.
+        as_of: Option<i64>,
     },
     RecordReturn {
         reservation_id: String,
         lines: Vec<LineRequest>,
         restock: bool,
-        as_of: i64,
+        /// The warehouse's time of the fact; `None` takes the decision time.
+        as_of: Option<i64>,
     },
     /// The warehouse's absolute count, with its own sequence number and time.
     SetStock {
@@ -102,7 +105,8 @@ pub enum Command {
         location: String,
         on_hand: u64,
         source_sequence: u64,
-        as_of: i64,
+        /// The warehouse's time of the fact; `None` takes the decision time.
+        as_of: Option<i64>,
     },
     AdjustStock {
         sku: String,

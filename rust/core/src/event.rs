@@ -60,6 +60,8 @@ pub enum Change {
         /// Returned units go back on hand.
         restock: bool,
         note: String,
+        /// The warehouse's time of the fact, for warehouse-owned moves.
+        as_of: Option<i64>,
     },
     HoldRenewed {
         reservation_id: ReservationId,

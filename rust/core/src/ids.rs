@@ -9,10 +9,16 @@ use uuid::{Builder, Uuid};
 
 pub type ReservationId = Uuid;
 
+/// Node ids use 20 bits of the id (the version and variant stamps take the rest
+/// of the bytes they share), so at most 2^20 engines can mint side by side.
+pub const MAX_NODE_ID: u32 = (1 << 20) - 1;
+
 /// Bytes 6..16 of a v7 UUID are ours to fill (the version and variant bits are
 /// then stamped over bytes 6 and 8). The counter takes the last six bytes,
-/// which no stamp touches; the node id takes bytes 6, 7 and 9.
+/// which no stamp touches; the node id's 20 bits take the low half of byte 6,
+/// byte 7 and byte 9.
 pub fn mint(now_ms: i64, node: u32, counter: u64) -> ReservationId {
+    debug_assert!(node <= MAX_NODE_ID, "node ids are validated at start-up");
     let mut random = [0u8; 10];
     let node = node.to_be_bytes();
     random[0] = node[1];
@@ -36,6 +42,9 @@ mod tests {
         let a = mint(1_700_000_000_000, 7, 1);
         let b = mint(1_700_000_000_000, 7, 2);
         let c = mint(1_700_000_000_000, 8, 1);
+        let top = mint(1_700_000_000_000, MAX_NODE_ID, 1);
+        let next_to_top = mint(1_700_000_000_000, MAX_NODE_ID - (1 << 16), 1);
+        assert_ne!(top, next_to_top, "every node bit reaches the id");
         assert_eq!(a.get_version_num(), 7);
         assert_ne!(a, b);
         assert_ne!(a, c);

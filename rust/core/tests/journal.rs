@@ -79,7 +79,7 @@ fn keys_expire_after_the_retention_and_are_purged_deliberately() {
                 location: "loc".into(),
                 on_hand: 10,
                 source_sequence: sequence,
-                as_of: T0,
+                as_of: Some(T0),
             },
         )
     };
@@ -152,7 +152,7 @@ fn workload(engine: &mut Engine, steps: usize, seed: u64, start: i64) -> i64 {
                 location: location.into(),
                 on_hand: 10 + next(30),
                 source_sequence: step as u64 + next(2),
-                as_of: now,
+                as_of: Some(now),
             },
             2 => Command::AdjustStock {
                 sku: sku.into(),
@@ -167,7 +167,7 @@ fn workload(engine: &mut Engine, steps: usize, seed: u64, start: i64) -> i64 {
                     LineRequest::new(sku, location, 1 + next(4)),
                     LineRequest::new(skus[next(3) as usize], "", 1 + next(2)),
                 ],
-                hold_ms: 30_000,
+                hold_seconds: 30,
                 allow_partial: next(2) == 0,
             },
             6 => Command::Allocate {
@@ -181,22 +181,22 @@ fn workload(engine: &mut Engine, steps: usize, seed: u64, start: i64) -> i64 {
             8 => Command::ConfirmPick {
                 reservation_id: id,
                 lines,
-                as_of: now,
+                as_of: Some(now),
             },
             9 => Command::ConfirmShipment {
                 reservation_id: id,
                 lines,
-                as_of: now,
+                as_of: Some(now),
             },
             10 => Command::RecordReturn {
                 reservation_id: id,
                 lines,
                 restock: next(2) == 0,
-                as_of: now,
+                as_of: Some(now),
             },
             _ => Command::RenewHold {
                 reservation_id: id,
-                hold_ms: 60_000,
+                hold_seconds: 60,
             },
         };
         // Now and then, repeat an earlier key (a client retry).
@@ -296,4 +296,49 @@ fn a_corrupt_snapshot_is_refused() {
         Engine::restore(Config::default(), &bytes),
         Err(SnapshotError::Corrupt(_))
     ));
+}
+
+#[test]
+fn a_retry_without_as_of_replays_and_warehouse_facts_keep_their_time() {
+    let mut world = World::with_stock("sku", "loc", 10);
+    let id = world.reserve_id(&[("sku", "loc", 2)]);
+    world.act("allocate", &id);
+    let pick = |now| {
+        keyed(
+            TENANT,
+            "pick-1",
+            now,
+            Command::ConfirmPick {
+                reservation_id: id.clone(),
+                lines: vec![],
+                as_of: None,
+            },
+        )
+    };
+    let first = world.engine.execute(&pick(T0 + 1_000));
+    assert_reason(&first, ReasonCode::PICKED);
+    let retry = world.engine.execute(&pick(T0 + 2_000));
+    assert!(retry.replayed, "{retry:?}");
+    let p = world.position("sku", "loc");
+    assert_eq!(
+        (p.as_of, p.received_at),
+        (Some(T0 + 1_000), Some(T0 + 1_000))
+    );
+
+    let ship = keyed(
+        TENANT,
+        "ship-1",
+        T0 + 5_000,
+        Command::ConfirmShipment {
+            reservation_id: id.clone(),
+            lines: vec![],
+            as_of: Some(T0 + 4_000),
+        },
+    );
+    assert_reason(&world.engine.execute(&ship), ReasonCode::SHIPPED);
+    let p = world.position("sku", "loc");
+    assert_eq!(
+        (p.as_of, p.received_at),
+        (Some(T0 + 4_000), Some(T0 + 5_000))
+    );
 }

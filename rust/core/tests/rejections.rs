@@ -32,7 +32,7 @@ fn malformed_requests_name_the_field_and_store_nothing() {
                 order_ref: "o".into(),
                 channel: "web".into(),
                 lines: vec![LineRequest::new("sku", "loc", 1)],
-                hold_ms: -1,
+                hold_seconds: -1,
                 allow_partial: false,
             },
             "hold_seconds",
@@ -42,7 +42,7 @@ fn malformed_requests_name_the_field_and_store_nothing() {
                 order_ref: "o".into(),
                 channel: "web\n".into(),
                 lines: vec![LineRequest::new("sku", "loc", 1)],
-                hold_ms: 0,
+                hold_seconds: 0,
                 allow_partial: false,
             },
             "channel",
@@ -60,7 +60,7 @@ fn malformed_requests_name_the_field_and_store_nothing() {
                 location: "loc".into(),
                 on_hand: 1_000_000_000_001,
                 source_sequence: 1,
-                as_of: 0,
+                as_of: Some(0),
             },
             "on_hand",
         ),
@@ -70,7 +70,7 @@ fn malformed_requests_name_the_field_and_store_nothing() {
                 location: "loc".into(),
                 on_hand: 1,
                 source_sequence: 1,
-                as_of: -5,
+                as_of: Some(-5),
             },
             "as_of",
         ),
@@ -249,7 +249,7 @@ fn stale_and_overcommitting_warehouse_facts() {
         location: "loc".into(),
         on_hand,
         source_sequence,
-        as_of: common::T0,
+        as_of: Some(common::T0),
     };
     assert_reason(&world.run(count(10, 5)), ReasonCode::STOCK_SET);
     let outcome = world.run(count(3, 5));
@@ -324,7 +324,7 @@ fn shipping_more_than_is_counted_on_hand_is_refused() {
         location: "loc".into(),
         on_hand: 2,
         source_sequence: 100,
-        as_of: common::T0,
+        as_of: Some(common::T0),
     });
     // ...and shipping five from two is refused rather than wrapped or clamped.
     assert_reason(&world.act("ship", &id), ReasonCode::INSUFFICIENT_ON_HAND);
@@ -361,4 +361,20 @@ fn an_expired_hold_says_so() {
     let outcome = world.act("allocate", &id);
     assert_reason(&outcome, ReasonCode::RESERVATION_EXPIRED);
     assert_eq!(world.available("sku", "loc"), 10);
+}
+
+#[test]
+fn on_hand_stays_within_its_limit() {
+    let mut world = World::with_stock("sku", "loc", holdfast_core::limits::MAX_ON_HAND);
+    let outcome = world.run(Command::AdjustStock {
+        sku: "sku".into(),
+        location: "loc".into(),
+        delta: 1,
+        adjustment_reason: "receipt".into(),
+    });
+    assert_reason(&outcome, ReasonCode::QUANTITY_OVERFLOW);
+    assert_eq!(
+        world.position("sku", "loc").on_hand,
+        holdfast_core::limits::MAX_ON_HAND
+    );
 }

@@ -96,7 +96,7 @@ pub fn batch_request(value: &Bound<'_, PyAny>) -> PyResult<Request> {
                 order_ref: item.get(5, "order_ref")?,
                 channel: item.get(6, "channel")?,
                 lines: item.lines(7)?,
-                hold_ms: item.get(8, "hold_ms")?,
+                hold_seconds: item.get(8, "hold_seconds")?,
                 allow_partial: item.get(9, "allow_partial")?,
             },
         ),
@@ -118,7 +118,7 @@ pub fn batch_request(value: &Bound<'_, PyAny>) -> PyResult<Request> {
             2,
             Command::RenewHold {
                 reservation_id: item.get(5, "reservation_id")?,
-                hold_ms: item.get(6, "hold_ms")?,
+                hold_seconds: item.get(6, "hold_seconds")?,
             },
         ),
         "confirm_pick" => (

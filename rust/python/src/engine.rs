@@ -39,6 +39,12 @@ fn config(
     node_id: u32,
     rule_version: String,
 ) -> PyResult<Config> {
+    if node_id > holdfast_core::ids::MAX_NODE_ID {
+        return Err(PyValueError::new_err(format!(
+            "node_id must be at most {}",
+            holdfast_core::ids::MAX_NODE_ID
+        )));
+    }
     if default_hold_ms <= 0 || max_hold_ms < default_hold_ms || idempotency_retention_ms <= 0 {
         return Err(PyValueError::new_err(
             "need 0 < default_hold_ms <= max_hold_ms and idempotency_retention_ms > 0",
@@ -97,7 +103,7 @@ impl Engine {
             .map_err(|e| PyValueError::new_err(e.to_string()))
     }
 
-    #[pyo3(signature = (tenant, idempotency_key, actor, now, order_ref, channel, lines, hold_ms=0, allow_partial=false))]
+    #[pyo3(signature = (tenant, idempotency_key, actor, now, order_ref, channel, lines, hold_seconds=0, allow_partial=false))]
     #[allow(clippy::too_many_arguments)]
     fn reserve(
         &mut self,
@@ -108,14 +114,14 @@ impl Engine {
         order_ref: String,
         channel: String,
         lines: &Bound<'_, PyAny>,
-        hold_ms: i64,
+        hold_seconds: i64,
         allow_partial: bool,
     ) -> PyResult<Outcome> {
         let command = Command::Reserve {
             order_ref,
             channel,
             lines: convert::lines(lines)?,
-            hold_ms,
+            hold_seconds,
             allow_partial,
         };
         Ok(self.run(tenant, idempotency_key, actor, now, command))
@@ -155,7 +161,7 @@ impl Engine {
         self.run(tenant, idempotency_key, actor, now, command)
     }
 
-    #[pyo3(signature = (tenant, idempotency_key, actor, now, reservation_id, hold_ms=0))]
+    #[pyo3(signature = (tenant, idempotency_key, actor, now, reservation_id, hold_seconds=0))]
     fn renew_hold(
         &mut self,
         tenant: String,
@@ -163,11 +169,11 @@ impl Engine {
         actor: String,
         now: i64,
         reservation_id: String,
-        hold_ms: i64,
+        hold_seconds: i64,
     ) -> Outcome {
         let command = Command::RenewHold {
             reservation_id,
-            hold_ms,
+            hold_seconds,
         };
         self.run(tenant, idempotency_key, actor, now, command)
     }
@@ -187,7 +193,7 @@ impl Engine {
         let command = Command::ConfirmPick {
             reservation_id,
             lines: convert::optional_lines(lines)?,
-            as_of: as_of.unwrap_or(now),
+            as_of,
         };
         Ok(self.run(tenant, idempotency_key, actor, now, command))
     }
@@ -224,7 +230,7 @@ impl Engine {
         let command = Command::ConfirmShipment {
             reservation_id,
             lines: convert::optional_lines(lines)?,
-            as_of: as_of.unwrap_or(now),
+            as_of,
         };
         Ok(self.run(tenant, idempotency_key, actor, now, command))
     }
@@ -246,7 +252,7 @@ impl Engine {
             reservation_id,
             lines: convert::optional_lines(lines)?,
             restock,
-            as_of: as_of.unwrap_or(now),
+            as_of,
         };
         Ok(self.run(tenant, idempotency_key, actor, now, command))
     }
@@ -270,7 +276,7 @@ impl Engine {
             location,
             on_hand,
             source_sequence,
-            as_of: as_of.unwrap_or(now),
+            as_of,
         };
         self.run(tenant, idempotency_key, actor, now, command)
     }

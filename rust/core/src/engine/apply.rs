@@ -48,11 +48,19 @@ impl Engine {
                 moves,
                 restock,
                 note: _,
+                as_of,
             } => {
                 let slot = known_slot.unwrap_or_else(|| self.existing_slot(reservation_id));
                 let from = self.reservations[slot as usize].state();
                 for m in moves {
-                    self.move_line(slot, m.line, m.quantity, m.to, *restock, event.at);
+                    let position =
+                        self.move_line(slot, m.line, m.quantity, m.to, *restock, event.at);
+                    if let Some(as_of) = as_of {
+                        // A warehouse fact: the position records when it happened and arrived.
+                        let position = &mut self.positions[position as usize];
+                        position.as_of = Some(*as_of);
+                        position.received_at = Some(event.at);
+                    }
                 }
                 self.record_history(slot, event, *action, Some(from));
                 Some(Subject::Reservation(slot))
@@ -192,7 +200,7 @@ impl Engine {
         to: LineState,
         restock: bool,
         at: i64,
-    ) {
+    ) -> PositionIndex {
         let reservation = &mut self.reservations[slot as usize];
         let current = reservation.lines[line as usize];
         if quantity < current.quantity {
@@ -221,6 +229,7 @@ impl Engine {
                 .expect("restocking was checked for overflow");
         }
         position.track_overcommitment(at);
+        current.position
     }
 
     fn history_entry(

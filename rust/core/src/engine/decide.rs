@@ -11,6 +11,7 @@ use crate::error::Rejection;
 use crate::event::{Change, LineMove, PlacedLine};
 use crate::idempotency::ReservationSlot;
 use crate::ids::{self, ReservationId};
+use crate::limits;
 use crate::position::PositionIndex;
 use crate::reason::ReasonCode;
 use crate::reservation::Reservation;
@@ -47,48 +48,134 @@ impl Engine {
                 order_ref,
                 channel,
                 lines,
-                hold_ms,
+                hold_seconds,
                 allow_partial,
-            } => self.decide_reserve(now, order_ref, channel, lines, *hold_ms, *allow_partial),
+            } => self.decide_reserve(
+                now,
+                order_ref,
+                channel,
+                lines,
+                *hold_seconds,
+                *allow_partial,
+            ),
             Command::Allocate {
                 reservation_id,
                 lines,
-            } => self.decide_moves(tenant, reservation_id, Action::Allocate, lines, false, ""),
+            } => self.decide_moves(
+                tenant,
+                reservation_id,
+                Action::Allocate,
+                lines,
+                Extras {
+                    restock: false,
+                    note: "",
+                    as_of: None,
+                },
+            ),
             Command::Release {
                 reservation_id,
                 note,
-            } => self.decide_moves(tenant, reservation_id, Action::Release, &[], false, note),
+            } => self.decide_moves(
+                tenant,
+                reservation_id,
+                Action::Release,
+                &[],
+                Extras {
+                    restock: false,
+                    note,
+                    as_of: None,
+                },
+            ),
             Command::RenewHold {
                 reservation_id,
-                hold_ms,
-            } => self.decide_renewal(now, tenant, reservation_id, *hold_ms),
+                hold_seconds,
+            } => self.decide_renewal(now, tenant, reservation_id, *hold_seconds),
             Command::ConfirmPick {
                 reservation_id,
                 lines,
-                as_of: _,
-            } => self.decide_moves(tenant, reservation_id, Action::Pick, lines, false, ""),
+                as_of,
+            } => {
+                let as_of = Some(as_of.unwrap_or(now));
+                self.decide_moves(
+                    tenant,
+                    reservation_id,
+                    Action::Pick,
+                    lines,
+                    Extras {
+                        restock: false,
+                        note: "",
+                        as_of,
+                    },
+                )
+            }
             Command::Unpick {
                 reservation_id,
                 lines,
-            } => self.decide_moves(tenant, reservation_id, Action::Unpick, lines, false, ""),
+            } => {
+                let as_of = Some(now);
+                self.decide_moves(
+                    tenant,
+                    reservation_id,
+                    Action::Unpick,
+                    lines,
+                    Extras {
+                        restock: false,
+                        note: "",
+                        as_of,
+                    },
+                )
+            }
             Command::ConfirmShipment {
                 reservation_id,
                 lines,
-                as_of: _,
-            } => self.decide_moves(tenant, reservation_id, Action::Ship, lines, false, ""),
+                as_of,
+            } => {
+                let as_of = Some(as_of.unwrap_or(now));
+                self.decide_moves(
+                    tenant,
+                    reservation_id,
+                    Action::Ship,
+                    lines,
+                    Extras {
+                        restock: false,
+                        note: "",
+                        as_of,
+                    },
+                )
+            }
             Command::RecordReturn {
                 reservation_id,
                 lines,
                 restock,
-                as_of: _,
-            } => self.decide_moves(tenant, reservation_id, Action::Return, lines, *restock, ""),
+                as_of,
+            } => {
+                let as_of = Some(as_of.unwrap_or(now));
+                let action = Action::Return;
+                self.decide_moves(
+                    tenant,
+                    reservation_id,
+                    action,
+                    lines,
+                    Extras {
+                        restock: *restock,
+                        note: "",
+                        as_of,
+                    },
+                )
+            }
             Command::SetStock {
                 sku,
                 location,
                 on_hand,
                 source_sequence,
                 as_of,
-            } => self.decide_count(sku, location, *on_hand, *source_sequence, *as_of),
+            } => self.decide_count(
+                sku,
+                location,
+                *on_hand,
+                *source_sequence,
+                as_of.unwrap_or(now),
+            ),
             Command::AdjustStock {
                 sku,
                 location,
@@ -109,7 +196,7 @@ impl Engine {
         order_ref: &str,
         channel: &str,
         lines: &[LineRequest],
-        hold_ms: i64,
+        hold_seconds: i64,
         allow_partial: bool,
     ) -> Decided {
         let mut planned = Planned::new();
@@ -184,11 +271,7 @@ impl Engine {
         if short && (!allow_partial || placed.is_empty()) {
             return Err(first_shortage.expect("a shortage was recorded"));
         }
-        let hold_ms = if hold_ms == 0 {
-            self.config.default_hold_ms
-        } else {
-            hold_ms
-        };
+        let hold_ms = self.hold_ms(hold_seconds);
         let reason = if short {
             ReasonCode::PARTIALLY_RESERVED
         } else {
@@ -280,9 +363,13 @@ impl Engine {
         reservation_id: &str,
         action: Action,
         lines: &[LineRequest],
-        restock: bool,
-        note: &str,
+        extras: Extras<'_>,
     ) -> Decided {
+        let Extras {
+            restock,
+            note,
+            as_of,
+        } = extras;
         let (_, reservation) = self.reservation_for(tenant, reservation_id)?;
         let step = action
             .line_transition()
@@ -384,6 +471,7 @@ impl Engine {
                 moves,
                 restock,
                 note: note.to_owned(),
+                as_of,
             },
         ))
     }
@@ -422,7 +510,11 @@ impl Engine {
                     delta: -i64::try_from(units).unwrap_or(i64::MAX),
                 });
             }
-            if restocking && p.on_hand.checked_add(units).is_none() {
+            let over_limit = p
+                .on_hand
+                .checked_add(units)
+                .is_none_or(|after| after > limits::MAX_ON_HAND);
+            if restocking && over_limit {
                 return Err(Rejection::QuantityOverflow {
                     sku: sku(),
                     location: location(),
@@ -433,12 +525,21 @@ impl Engine {
         Ok(())
     }
 
+    /// A hold's length in milliseconds; 0 seconds takes the default.
+    fn hold_ms(&self, hold_seconds: i64) -> i64 {
+        if hold_seconds == 0 {
+            self.config.default_hold_ms
+        } else {
+            hold_seconds.saturating_mul(1000)
+        }
+    }
+
     fn decide_renewal(
         &self,
         now: i64,
         tenant: &str,
         reservation_id: &str,
-        hold_ms: i64,
+        hold_seconds: i64,
     ) -> Decided {
         let (_, reservation) = self.reservation_for(tenant, reservation_id)?;
         if !reservation
@@ -448,11 +549,7 @@ impl Engine {
         {
             return Err(Self::cannot(reservation, Action::RenewHold));
         }
-        let hold_ms = if hold_ms == 0 {
-            self.config.default_hold_ms
-        } else {
-            hold_ms
-        };
+        let hold_ms = self.hold_ms(hold_seconds);
         Ok((
             ReasonCode::HOLD_RENEWED,
             Change::HoldRenewed {
@@ -531,11 +628,14 @@ impl Engine {
                 delta,
             });
         }
-        let after = u64::try_from(after).map_err(|_| Rejection::QuantityOverflow {
-            sku: sku.to_owned(),
-            location: location.to_owned(),
-            bucket: "on_hand".to_owned(),
-        })?;
+        let after = u64::try_from(after)
+            .ok()
+            .filter(|after| *after <= limits::MAX_ON_HAND)
+            .ok_or_else(|| Rejection::QuantityOverflow {
+                sku: sku.to_owned(),
+                location: location.to_owned(),
+                bucket: "on_hand".to_owned(),
+            })?;
         Ok((
             self.fact_reason(sku, location, after, None, ReasonCode::STOCK_ADJUSTED),
             Change::StockAdjusted {
@@ -566,6 +666,16 @@ impl Engine {
             },
         ))
     }
+}
+
+/// What a line move carries besides its lines.
+struct Extras<'a> {
+    /// Returned units go back on hand.
+    restock: bool,
+    /// Why, for the history (release).
+    note: &'a str,
+    /// The warehouse's time of the fact (warehouse-owned moves only).
+    as_of: Option<i64>,
 }
 
 /// Lines of one request that name the same SKU and location, with their total.

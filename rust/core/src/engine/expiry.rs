@@ -58,6 +58,7 @@ impl Engine {
                     moves,
                     restock: false,
                     note: String::new(),
+                    as_of: None,
                 },
             };
             expired.push(reservation.id);

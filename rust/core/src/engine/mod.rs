@@ -2,10 +2,10 @@
 //!
 //! Every request goes through the same pipeline:
 //!
-//! 1. sweep holds that are due at `now` (expiry is honoured before anything
-//!    else looks at stock);
-//! 2. validate the request against the hard limits (a malformed request is
+//! 1. validate the request against the hard limits (a malformed request is
 //!    refused and nothing is stored);
+//! 2. sweep holds that are due at `now` (expiry is honoured before anything
+//!    else looks at stock);
 //! 3. look up the idempotency key: a live record with the same fingerprint is
 //!    replayed, with another fingerprint it is `IDEMPOTENCY_KEY_REUSED`;
 //! 4. decide: check the guards and turn the command into a change (no state
@@ -55,7 +55,8 @@ pub struct Config {
     pub max_hold_ms: i64,
     /// How long an idempotency key is remembered after its decision.
     pub idempotency_retention_ms: i64,
-    /// Distinguishes the ids minted by different engines (replicas).
+    /// Distinguishes the ids minted by different engines (replicas); at most
+    /// `ids::MAX_NODE_ID`.
     pub node_id: u32,
     /// The rule-set version a fresh engine starts with.
     pub initial_rule_version: String,

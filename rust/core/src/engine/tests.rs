@@ -19,7 +19,7 @@ fn stocked() -> (Engine, String) {
             location: "loc".into(),
             on_hand: 10,
             source_sequence: 1,
-            as_of: 0,
+            as_of: Some(0),
         },
     ));
     let outcome = engine.execute(&request(
@@ -28,7 +28,7 @@ fn stocked() -> (Engine, String) {
             order_ref: String::new(),
             channel: String::new(),
             lines: vec![LineRequest::new("sku", "loc", 2)],
-            hold_ms: 0,
+            hold_seconds: 0,
             allow_partial: false,
         },
     ));
@@ -54,7 +54,7 @@ fn restocking_past_the_largest_count_is_refused_not_wrapped() {
             Command::ConfirmPick {
                 reservation_id: id.clone(),
                 lines: vec![],
-                as_of: 0,
+                as_of: Some(0),
             },
         ),
         (
@@ -62,7 +62,7 @@ fn restocking_past_the_largest_count_is_refused_not_wrapped() {
             Command::ConfirmShipment {
                 reservation_id: id.clone(),
                 lines: vec![],
-                as_of: 0,
+                as_of: Some(0),
             },
         ),
     ] {
@@ -75,7 +75,7 @@ fn restocking_past_the_largest_count_is_refused_not_wrapped() {
             reservation_id: id,
             lines: vec![],
             restock: true,
-            as_of: 0,
+            as_of: Some(0),
         },
     ));
     assert_eq!(outcome.reason, ReasonCode::QUANTITY_OVERFLOW);
@@ -105,16 +105,16 @@ fn invariant_checks_catch_a_hidden_overcommitment() {
 #[test]
 fn stale_heap_entries_are_skipped() {
     let (mut engine, id) = stocked();
-    let renew = |key: &str, hold_ms| {
+    let renew = |key: &str, hold_seconds| {
         request(
             key,
             Command::RenewHold {
                 reservation_id: id.clone(),
-                hold_ms,
+                hold_seconds,
             },
         )
     };
-    assert!(engine.execute(&renew("renew", 5_000_000)).is_accepted());
+    assert!(engine.execute(&renew("renew", 5_000)).is_accepted());
     // The first due time passes: the hold was renewed, so nothing expires.
     assert!(engine.expire_due(1_000 + 900_000).is_empty());
     assert_eq!(engine.expire_due(1_000 + 5_000_000).len(), 1);

@@ -18,12 +18,12 @@ pub(super) fn request(config: &Config, request: &Request) -> Result<(), Rejectio
             order_ref,
             channel,
             lines,
-            hold_ms,
+            hold_seconds,
             allow_partial: _,
         } => {
             limits::optional_name("order_ref", order_ref)?;
             limits::optional_name("channel", channel)?;
-            hold(config, *hold_ms)?;
+            hold(config, *hold_seconds)?;
             line_list(lines, true)
         }
         Command::Allocate {
@@ -46,10 +46,10 @@ pub(super) fn request(config: &Config, request: &Request) -> Result<(), Rejectio
         }
         Command::RenewHold {
             reservation_id,
-            hold_ms,
+            hold_seconds,
         } => {
             reservation(reservation_id)?;
-            hold(config, *hold_ms)
+            hold(config, *hold_seconds)
         }
         Command::ConfirmPick {
             reservation_id,
@@ -68,7 +68,7 @@ pub(super) fn request(config: &Config, request: &Request) -> Result<(), Rejectio
             restock: _,
         } => {
             reservation(reservation_id)?;
-            limits::timestamp("as_of", *as_of)?;
+            optional_timestamp(*as_of)?;
             line_list(lines, false)
         }
         Command::SetStock {
@@ -81,7 +81,7 @@ pub(super) fn request(config: &Config, request: &Request) -> Result<(), Rejectio
             limits::name("sku", sku)?;
             limits::name("location", location)?;
             limits::on_hand("on_hand", *on_hand)?;
-            limits::timestamp("as_of", *as_of)
+            optional_timestamp(*as_of)
         }
         Command::AdjustStock {
             sku,
@@ -115,11 +115,15 @@ fn reservation(id: &str) -> Result<(), Rejection> {
         .ok_or_else(|| Rejection::invalid("reservation_id", "is not a UUID"))
 }
 
-fn hold(config: &Config, hold_ms: i64) -> Result<(), Rejection> {
-    if hold_ms < 0 {
+fn optional_timestamp(as_of: Option<i64>) -> Result<(), Rejection> {
+    as_of.map_or(Ok(()), |as_of| limits::timestamp("as_of", as_of))
+}
+
+fn hold(config: &Config, hold_seconds: i64) -> Result<(), Rejection> {
+    if hold_seconds < 0 {
         return Err(Rejection::invalid("hold_seconds", "must not be negative"));
     }
-    if hold_ms > config.max_hold_ms {
+    if hold_seconds.saturating_mul(1000) > config.max_hold_ms {
         return Err(Rejection::invalid(
             "hold_seconds",
             format!("must be at most {} seconds", config.max_hold_ms / 1000),

@@ -55,7 +55,7 @@ impl World {
             location: location.into(),
             on_hand,
             source_sequence: sequence,
-            as_of: self.now,
+            as_of: Some(self.now),
         })
     }
 
@@ -99,7 +99,7 @@ pub fn reserve(lines: &[(&str, &str, u64)], allow_partial: bool) -> Command {
         order_ref: "order-1".into(),
         channel: "web".into(),
         lines: to_lines(lines),
-        hold_ms: 60_000,
+        hold_seconds: 60,
         allow_partial,
     }
 }
@@ -118,12 +118,12 @@ pub fn line_command(action: &str, id: &str, lines: Vec<LineRequest>) -> Command 
         },
         "renew" => Command::RenewHold {
             reservation_id,
-            hold_ms: 60_000,
+            hold_seconds: 60,
         },
         "pick" => Command::ConfirmPick {
             reservation_id,
             lines,
-            as_of: T0,
+            as_of: Some(T0),
         },
         "unpick" => Command::Unpick {
             reservation_id,
@@ -132,19 +132,19 @@ pub fn line_command(action: &str, id: &str, lines: Vec<LineRequest>) -> Command 
         "ship" => Command::ConfirmShipment {
             reservation_id,
             lines,
-            as_of: T0,
+            as_of: Some(T0),
         },
         "return" => Command::RecordReturn {
             reservation_id,
             lines,
             restock: true,
-            as_of: T0,
+            as_of: Some(T0),
         },
         "return-damaged" => Command::RecordReturn {
             reservation_id,
             lines,
             restock: false,
-            as_of: T0,
+            as_of: Some(T0),
         },
         other => panic!("no action {other}"),
     }
