@@ -213,7 +213,7 @@ impl Engine {
                     sku: sku.to_owned(),
                 })?;
             let chosen = if location.is_empty() {
-                self.choose_location(sku_sym, requested, &planned)
+                self.choose_location(sku_sym, &planned)
             } else {
                 let known = self
                     .symbols
@@ -295,7 +295,6 @@ impl Engine {
     fn choose_location(
         &self,
         sku: crate::symbols::Sym,
-        _requested: u64,
         planned: &Planned,
     ) -> Option<PositionIndex> {
         let candidates = self.sku_positions.get(&sku)?;
