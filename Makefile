@@ -21,7 +21,7 @@ EXT_STAMP := $(VENV)/.ext-built
 .PHONY: run test test-rust test-python lint fmt bench clean setup build
 
 run: build
-	$(PY) -m holdfast
+	$(PY) -m holdfast serve $(ARGS)
 
 test: build test-rust test-python
 

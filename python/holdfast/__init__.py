@@ -6,6 +6,7 @@ it to the outside world. Import the engine from here, not from ``_core``.
 
 from holdfast._core import (
     MAX_BATCH,
+    MAX_FILTER_NAMES,
     MAX_LINE_QUANTITY,
     MAX_LINES,
     MAX_NAME_BYTES,
@@ -14,6 +15,7 @@ from holdfast._core import (
     InvariantViolation,
     Outcome,
     Rejection,
+    is_reservation_id,
     line_states,
     reason_catalogue,
 )
@@ -21,6 +23,7 @@ from holdfast.reasons import REASONS, Reason
 
 __all__ = [
     "MAX_BATCH",
+    "MAX_FILTER_NAMES",
     "MAX_LINES",
     "MAX_LINE_QUANTITY",
     "MAX_NAME_BYTES",
@@ -31,6 +34,7 @@ __all__ = [
     "Outcome",
     "Reason",
     "Rejection",
+    "is_reservation_id",
     "line_states",
     "reason_catalogue",
 ]

@@ -1,21 +1,45 @@
-"""``python -m holdfast``: the service entry point.
-
-The gRPC server arrives with the API issue; until then this checks that the
-core loads and says what it can decide.
-"""
+"""``python -m holdfast``: ``serve`` runs the gRPC server, ``ctl`` the operator CLI."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import logging
 import sys
 
-from holdfast import REASONS, Engine
+from holdfast import config, logs
 
 
-def main() -> int:
-    engine = Engine()
-    print(f"holdfast core loaded (rule version {engine.rule_version}).")
-    print(f"{len(REASONS)} reason codes; the gRPC server is not built yet (see issue 3).")
-    return 0
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "ctl":
+        # Imported only when asked for: the CLI is a client and needs none
+        # of the server, and the server none of it.
+        from holdfast import ctl
+
+        return ctl.main(argv[1:])
+
+    parser = argparse.ArgumentParser(prog="holdfast", description="Inventory reservations.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the gRPC server")
+    config.add_arguments(serve)
+    commands.add_parser("ctl", help="inspect and operate a running server (see ctl --help)")
+    args = vars(parser.parse_args(argv))
+    args.pop("command")
+    return _serve(args)
+
+
+def _serve(flags: dict[str, object]) -> int:
+    try:
+        settings = config.load(flags)
+    except config.ConfigError as e:
+        logs.configure("INFO")
+        logging.getLogger("holdfast.server").error(f"holdfast serve: {e}")
+        return 2
+    logs.configure(settings.log_level)
+    from holdfast import server
+
+    return asyncio.run(server.serve(settings))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from typing import Any, Literal, TypedDict, final
 
 __all__ = [
     "MAX_BATCH",
+    "MAX_FILTER_NAMES",
     "MAX_LINES",
     "MAX_LINE_QUANTITY",
     "MAX_NAME_BYTES",
@@ -13,6 +14,7 @@ __all__ = [
     "InvariantViolation",
     "Outcome",
     "Rejection",
+    "is_reservation_id",
     "line_states",
     "reason_catalogue",
 ]
@@ -21,6 +23,7 @@ MAX_LINES: int
 MAX_LINE_QUANTITY: int
 MAX_NAME_BYTES: int
 MAX_BATCH: int
+MAX_FILTER_NAMES: int
 SYSTEM_ACTOR: str
 
 Line = tuple[str, str, int]
@@ -32,6 +35,7 @@ def reason_catalogue() -> list[tuple[str, int, str, int, bool, str]]:
     """(name, number, grpc status, grpc code, retryable, meaning) for every reason code."""
 
 def line_states() -> list[str]: ...
+def is_reservation_id(text: str) -> bool: ...
 
 @final
 class Rejection:

@@ -15,6 +15,8 @@ pub const MAX_LINE_QUANTITY: u64 = 1_000_000_000;
 pub const MAX_ON_HAND: u64 = 1_000_000_000_000;
 /// Most requests in one batch.
 pub const MAX_BATCH: usize = 10_000;
+/// Most SKUs (or locations) one availability read may name.
+pub const MAX_FILTER_NAMES: usize = 1_000;
 
 pub fn name(field: &str, value: &str) -> Result<(), Rejection> {
     name_problem(value, false).map_or(Ok(()), |reason| Err(Rejection::invalid(field, reason)))

@@ -45,6 +45,13 @@ fn reason_catalogue(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyTuple>>> {
         .collect()
 }
 
+/// Whether `text` is a reservation id the core can read (any UUID spelling
+/// the core accepts); for telling a malformed id from an unknown one.
+#[pyfunction]
+fn is_reservation_id(text: &str) -> bool {
+    holdfast_core::ids::parse(text).is_some()
+}
+
 /// Every line / reservation state name, in lifecycle order.
 #[pyfunction]
 fn line_states() -> Vec<&'static str> {
@@ -62,6 +69,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add_function(wrap_pyfunction!(reason_catalogue, m)?)?;
     m.add_function(wrap_pyfunction!(line_states, m)?)?;
+    m.add_function(wrap_pyfunction!(is_reservation_id, m)?)?;
     m.add("MAX_LINES", holdfast_core::limits::MAX_LINES)?;
     m.add(
         "MAX_LINE_QUANTITY",
@@ -69,6 +77,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add("MAX_NAME_BYTES", holdfast_core::limits::MAX_NAME_BYTES)?;
     m.add("MAX_BATCH", holdfast_core::limits::MAX_BATCH)?;
+    m.add("MAX_FILTER_NAMES", holdfast_core::limits::MAX_FILTER_NAMES)?;
     m.add("SYSTEM_ACTOR", holdfast_core::SYSTEM_ACTOR)?;
     Ok(())
 }

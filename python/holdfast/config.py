@@ -1,0 +1,203 @@
+"""The server's settings: defaults < TOML file < HOLDFAST_* environment < flags.
+
+The defaults run out of the box: plaintext on loopback, state in memory. A
+listen address off this machine is refused unless ``--insecure`` says so
+explicitly, because there is no TLS yet and identities travel in metadata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import ipaddress
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "HOLDFAST_"
+CONFIG_ENV = "HOLDFAST_CONFIG"
+
+
+class ConfigError(ValueError):
+    """Settings the server cannot start with; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    listen: str = "127.0.0.1:50051"
+    # Plaintext off loopback: only when asked for by name (TLS comes later).
+    insecure: bool = False
+    # Seconds between expiry sweeps; requests also expire what is due first.
+    sweep_interval: float = 1.0
+    default_hold_seconds: int = 900
+    max_hold_seconds: int = 86_400
+    idempotency_retention_seconds: int = 86_400
+    # Large enough for a full batch (10,000 operations) of small requests.
+    max_message_bytes: int = 16 * 1024 * 1024
+    # After SIGTERM, the longest the server goes on taking calls already sent
+    # (it stops as soon as it is idle), then how long it waits for in-flight
+    # calls before cancelling them.
+    drain_seconds: float = 5.0
+    grace_seconds: float = 10.0
+    log_level: str = "INFO"
+    # Part of every minted reservation id; distinct per replica.
+    node_id: int = 0
+
+    @property
+    def host(self) -> str:
+        return split_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return split_listen(self.listen)[1]
+
+
+def _boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+# How a setting's text (environment) or TOML value becomes its Python value.
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "listen": str,
+    "insecure": lambda v: v if isinstance(v, bool) else _boolean(str(v)),
+    "sweep_interval": float,
+    "default_hold_seconds": int,
+    "max_hold_seconds": int,
+    "idempotency_retention_seconds": int,
+    "max_message_bytes": int,
+    "drain_seconds": float,
+    "grace_seconds": float,
+    "log_level": str,
+    "node_id": int,
+}
+_NAMES = tuple(f.name for f in dataclasses.fields(Settings))
+assert set(_PARSERS) == set(_NAMES), "every setting needs a parser"
+
+_LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``serve`` flags. Unset flags stay absent so lower layers show through."""
+    s = argparse.SUPPRESS
+    parser.add_argument("--config", metavar="FILE", default=s, help="TOML settings file")
+    parser.add_argument("--listen", metavar="HOST:PORT", default=s, help="default 127.0.0.1:50051")
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        default=s,
+        help="allow plaintext on a non-loopback address",
+    )
+    parser.add_argument("--sweep-interval", metavar="SECONDS", type=float, default=s)
+    parser.add_argument("--default-hold-seconds", metavar="N", type=int, default=s)
+    parser.add_argument("--max-hold-seconds", metavar="N", type=int, default=s)
+    parser.add_argument("--idempotency-retention-seconds", metavar="N", type=int, default=s)
+    parser.add_argument("--max-message-bytes", metavar="N", type=int, default=s)
+    parser.add_argument("--drain-seconds", metavar="SECONDS", type=float, default=s)
+    parser.add_argument("--grace-seconds", metavar="SECONDS", type=float, default=s)
+    parser.add_argument("--log-level", metavar="LEVEL", default=s)
+    parser.add_argument("--node-id", metavar="N", type=int, default=s)
+
+
+def load(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the layers, lowest first: defaults, TOML, environment, flags.
+
+    ``flags`` holds only the flags given (``vars(namespace)`` of a parser built
+    with :func:`add_arguments`). Raises :class:`ConfigError`.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    config_file = flags.get("config") or environ.get(CONFIG_ENV)
+    if config_file:
+        values.update(_from_toml(Path(config_file)))
+    values.update(_from_environment(environ))
+    values.update({k: _parse(k, v, "flag") for k, v in flags.items() if k in _NAMES})
+    settings = Settings(**values)
+    validate(settings)
+    return settings
+
+
+def _parse(name: str, value: Any, source: str) -> Any:
+    try:
+        return _PARSERS[name](value)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{source} {name}: {e}") from None
+
+
+def _from_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            table = tomllib.load(f)
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+    unknown = sorted(set(table) - set(_NAMES))
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown settings {', '.join(unknown)}")
+    return {k: _parse(k, v, f"config file {path}:") for k, v in table.items()}
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    values = {}
+    for name in _NAMES:
+        text = environ.get(ENV_PREFIX + name.upper())
+        if text is not None:
+            values[name] = _parse(name, text, f"environment {ENV_PREFIX}{name.upper()}:")
+    return values
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[V6HOST]:PORT`` -> (host, port)."""
+    host, sep, port_text = listen.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ConfigError(f"listen {listen!r}: expected HOST:PORT")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    port = int(port_text)
+    if port > 65_535:
+        raise ConfigError(f"listen {listen!r}: port must be 0-65535")
+    return host, port
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def validate(settings: Settings) -> None:
+    host, _ = split_listen(settings.listen)
+    if not settings.insecure and not is_loopback(host):
+        raise ConfigError(
+            f"refusing to listen on {settings.listen} in plaintext: TLS is not available yet, "
+            "so only loopback addresses (127.0.0.1, ::1, localhost) are allowed; "
+            "pass --insecure (or HOLDFAST_INSECURE=1) to accept plaintext on this address"
+        )
+    if settings.sweep_interval <= 0:
+        raise ConfigError("sweep_interval must be greater than 0 seconds")
+    if settings.grace_seconds < 0 or settings.drain_seconds < 0:
+        raise ConfigError("drain_seconds and grace_seconds must not be negative")
+    if settings.max_hold_seconds < 1:
+        raise ConfigError("max_hold_seconds must be at least 1")
+    if not 1 <= settings.default_hold_seconds <= settings.max_hold_seconds:
+        raise ConfigError("default_hold_seconds must be between 1 and max_hold_seconds")
+    if settings.idempotency_retention_seconds < 1:
+        raise ConfigError("idempotency_retention_seconds must be at least 1")
+    if settings.max_message_bytes < 1024:
+        raise ConfigError("max_message_bytes must be at least 1024")
+    if settings.log_level.upper() not in _LOG_LEVELS:
+        raise ConfigError(f"log_level must be one of {', '.join(sorted(_LOG_LEVELS))}")
+    if settings.node_id < 0:
+        # The upper bound is the core's (how many bits of an id it gives the node).
+        raise ConfigError("node_id must not be negative")

@@ -1,0 +1,121 @@
+"""The one place a refusal becomes a gRPC status.
+
+A refusal is either the core's :class:`holdfast.Rejection` or a
+:class:`Refusal` raised before the core was asked (a field the core cannot
+represent, a read the core answers with nothing). Both become the same rich
+status, readable by any gRPC client (``grpc_status.rpc_status.from_call``):
+
+- code: the reason catalogue's gRPC code (never re-typed here);
+- message: the refusal's own sentence;
+- details: one ``google.rpc.ErrorInfo{reason, domain, metadata: the facts}``,
+  plus ``BadRequest`` for INVALID_ARGUMENT, ``PreconditionFailure`` for
+  FAILED_PRECONDITION and ``RetryInfo`` when the reason is retryable and the
+  refusal names a delay (overload, an open breaker). A shortfall is retryable
+  but no delay predicts a restock, so it carries none.
+
+The batch RPC puts the same ``google.rpc.Status`` in each refused operation's
+result, so one refusal reads the same however the call was made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+from google.protobuf import duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from holdfast import REASONS, Rejection
+from holdfast.interceptors import current_call
+
+DOMAIN = "holdfast.v1"
+
+INVALID_ARGUMENT = "INVALID_ARGUMENT"
+RESERVATION_NOT_FOUND = "RESERVATION_NOT_FOUND"
+
+
+class Refusal(Exception):  # noqa: N818 (a refusal is an answer, not a failure of ours)
+    """A request refused before (or instead of) a decision, shaped like a Rejection."""
+
+    def __init__(self, reason: str, message: str, facts: Mapping[str, Any]) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.facts = dict(facts)
+
+    @classmethod
+    def invalid(cls, field: str, description: str) -> Refusal:
+        """INVALID_ARGUMENT naming the field, worded as the core words its own."""
+        return cls(
+            INVALID_ARGUMENT,
+            f"invalid {field}: {description}",
+            {"field": field, "reason": description},
+        )
+
+    @classmethod
+    def reservation_not_found(cls, reservation_id: str) -> Refusal:
+        return cls(
+            RESERVATION_NOT_FOUND,
+            f"reservation {reservation_id} not found",
+            {"reservation_id": reservation_id},
+        )
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _subject(facts: Mapping[str, str]) -> str:
+    """What the failed guard was about, as a resource-like name."""
+    if facts.get("reservation_id"):
+        return f"reservations/{facts['reservation_id']}"
+    if "sku" in facts and "location" in facts:
+        return f"positions/{facts['sku']}@{facts['location']}"
+    if "sku" in facts:
+        return f"skus/{facts['sku']}"
+    if "location" in facts:
+        return f"locations/{facts['location']}"
+    if "idempotency_key" in facts:
+        return f"idempotency_keys/{facts['idempotency_key']}"
+    return ""
+
+
+def status_of(
+    refusal: Rejection | Refusal, retry_after_s: float | None = None
+) -> status_pb2.Status:
+    """The ``google.rpc.Status`` of a refusal: code, message and rich details."""
+    reason = REASONS[refusal.reason]
+    facts = {key: _text(value) for key, value in refusal.facts.items()}
+    status = status_pb2.Status(code=reason.grpc_code, message=refusal.message)
+    status.details.add().Pack(
+        error_details_pb2.ErrorInfo(reason=reason.name, domain=DOMAIN, metadata=facts)
+    )
+    if reason.grpc_code == code_pb2.INVALID_ARGUMENT:
+        bad_request = error_details_pb2.BadRequest()
+        bad_request.field_violations.add(
+            field=facts.get("field", ""), description=facts.get("reason", refusal.message)
+        )
+        status.details.add().Pack(bad_request)
+    elif reason.grpc_code == code_pb2.FAILED_PRECONDITION:
+        failure = error_details_pb2.PreconditionFailure()
+        failure.violations.add(
+            type=reason.name, subject=_subject(facts), description=refusal.message
+        )
+        status.details.add().Pack(failure)
+    if reason.retryable and retry_after_s is not None:
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(round(retry_after_s * 1e9))
+        status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+    return status
+
+
+async def abort(context: Any, refusal: Rejection | Refusal) -> NoReturn:
+    """End the call with the refusal's rich status (raises, as grpc's abort does)."""
+    current_call().reason = refusal.reason
+    await context.abort_with_status(rpc_status.to_status(status_of(refusal)))
+    raise AssertionError("abort_with_status returned")  # pragma: no cover

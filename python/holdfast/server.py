@@ -1,0 +1,149 @@
+"""The gRPC server: InventoryService, health, reflection, the expiry sweeper.
+
+Lifecycle: bind, start, report SERVING; on SIGTERM or SIGINT report
+NOT_SERVING (so balancers stop sending), keep answering until the calls
+already sent have been taken (see :func:`quiesce`), stop accepting, let
+in-flight calls finish within the grace period, stop the sweeper, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from holdfast import clock
+from holdfast.config import Settings
+from holdfast.interceptors import Activity, CallInterceptor
+from holdfast.ledger import Ledger
+from holdfast.logs import fields
+from holdfast.servicer import InventoryServicer
+from holdfast.v1 import inventory_pb2, inventory_pb2_grpc
+
+log = logging.getLogger("holdfast.server")
+
+SERVICE_NAME: str = inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"].full_name
+HEALTH_SERVICE_NAME: str = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+
+
+def build(
+    settings: Settings, ledger: Ledger, health: HealthServicer, interceptor: CallInterceptor
+) -> grpc.aio.Server:
+    limit = settings.max_message_bytes
+    server = grpc.aio.server(
+        interceptors=[interceptor],
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+            # A second server on a taken port must fail, not share the port.
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    inventory_pb2_grpc.add_InventoryServiceServicer_to_server(InventoryServicer(ledger), server)
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    return server
+
+
+async def sweep_expired(ledger: Ledger, interval_s: float) -> None:
+    """Expire due holds every ``interval_s``, so stock comes back without a request."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            expired = ledger.expire_due(clock.now_ms())
+        except Exception:
+            # A sweep that fails leaves the holds for the next one (and for the
+            # next request, which expires what is due first): keep serving.
+            log.exception("expiry sweep failed")
+            continue
+        if expired:
+            log.info("holds expired", extra=fields(count=len(expired)))
+
+
+async def quiesce(activity: Activity, limit_s: float, tick_s: float = 0.05) -> None:
+    """Wait until the server has been idle for two whole ticks.
+
+    gRPC cancels, at shutdown, the calls that reached the process but were not
+    yet taken by the event loop (CANCELLED, not even UNAVAILABLE): a client
+    could not tell whether they ran. While the loop is busy they queue up, so
+    the server keeps taking them until it is idle, for at most ``limit_s``.
+    A tick counts as idle only if the loop was free to take calls during it:
+    no call taken or running, and the tick did not overrun (a busy loop
+    wakes late).
+    """
+    deadline = clock.monotonic_s() + limit_s
+    idle_ticks = 0
+    while idle_ticks < 2 and clock.monotonic_s() < deadline:
+        taken = activity.taken
+        started = clock.monotonic_s()
+        await asyncio.sleep(tick_s)
+        on_time = clock.monotonic_s() - started < 2 * tick_s
+        idle = on_time and activity.taken == taken and activity.running == 0
+        idle_ticks = idle_ticks + 1 if idle else 0
+
+
+async def serve(settings: Settings) -> int:
+    try:
+        ledger = Ledger.in_memory(settings)
+    except ValueError as e:  # settings the engine refuses (a node id past its bits)
+        log.error(f"holdfast serve: {e}")
+        return 2
+    health = HealthServicer()
+    interceptor = CallInterceptor()
+    server = build(settings, ledger, health, interceptor)
+    try:
+        port = server.add_insecure_port(settings.listen)
+    except RuntimeError as e:
+        log.error(f"cannot listen on {settings.listen}: {e}", extra=fields(listen=settings.listen))
+        return 1
+    await server.start()
+    for service in ("", SERVICE_NAME):
+        await health.set(service, health_pb2.HealthCheckResponse.SERVING)
+    listen = f"{settings.listen.rpartition(':')[0]}:{port}"
+    log.info(
+        f"holdfast listening on {listen}; state is in memory (lost on exit: "
+        "the durable store comes later)",
+        extra=fields(
+            listen=listen,
+            port=port,
+            state="memory",
+            durable=ledger.durable,
+            rule_version=ledger.rule_version,
+            sweep_interval_s=settings.sweep_interval,
+        ),
+    )
+    sweeper = asyncio.create_task(sweep_expired(ledger, settings.sweep_interval))
+
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    stops: set[asyncio.Task[None]] = set()
+
+    def on_signal(signum: signal.Signals) -> None:
+        if stopping.is_set():
+            # A second signal: stop waiting for in-flight calls.
+            log.info("second signal, stopping now", extra=fields(signal=signum.name))
+            stops.add(loop.create_task(server.stop(0)))
+            return
+        log.info("draining", extra=fields(signal=signum.name, grace_s=settings.grace_seconds))
+        stopping.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+    await stopping.wait()
+    await health.enter_graceful_shutdown()
+    await quiesce(interceptor.activity, settings.drain_seconds)
+    await server.stop(settings.grace_seconds)
+    sweeper.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sweeper
+    log.info("stopped", extra=fields(open_holds=ledger.open_holds()))
+    return 0
