@@ -109,6 +109,18 @@ class PositionView(TypedDict):
     received_at: int | None
     overcommitted_since: int | None
 
+class EventSummary(TypedDict):
+    seq: int
+    at: int
+    kind: str
+    tenant: str
+    actor: str
+    idempotency_key: str | None
+    reservation_id: str | None
+    skus: list[str]
+    reason: str
+    rule_version: str
+
 BatchItem = (
     tuple[Literal["reserve"], str, str, str, int, str, str, list[Line], int, bool]
     | tuple[Literal["allocate", "unpick"], str, str, str, int, str, list[Line]]
@@ -273,6 +285,8 @@ class Engine:
     def replay(self, events: list[bytes]) -> None: ...
     @staticmethod
     def event_json(event: bytes) -> str: ...
+    @staticmethod
+    def event_summary(event: bytes) -> EventSummary: ...
     def snapshot(self) -> bytes: ...
     def check_invariants(self) -> None: ...
     def reservation(self, tenant: str, reservation_id: str) -> ReservationView | None: ...

@@ -36,10 +36,14 @@ pub struct PlacedLine {
 }
 
 /// Move `quantity` units of line `line` to state `to`. Less than the whole
-/// line splits it: the line keeps the rest and a new line is appended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// line splits it: the line keeps the rest and a new line is appended. The
+/// SKU and location are the line's, carried so that the event stands on its
+/// own for the audit trail and downstream consumers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineMove {
     pub line: u32,
+    pub sku: Arc<str>,
+    pub location: Arc<str>,
     pub quantity: u64,
     pub to: LineState,
 }
@@ -99,6 +103,58 @@ pub enum Change {
 }
 
 impl Event {
+    /// A short name of the change, for indexes and feeds.
+    pub fn kind(&self) -> &'static str {
+        match &self.change {
+            Change::HoldPlaced { .. } => "hold_placed",
+            Change::LinesMoved { .. } => "lines_moved",
+            Change::HoldRenewed { .. } => "hold_renewed",
+            Change::StockCounted { .. } => "stock_counted",
+            Change::StockAdjusted { .. } => "stock_adjusted",
+            Change::SafetyStockSet { .. } => "safety_stock_set",
+            Change::Rejected { .. } => "rejected",
+            Change::KeysPurged { .. } => "keys_purged",
+            Change::RuleVersionSet { .. } => "rule_version_set",
+        }
+    }
+
+    /// The reservation the event is about, if any.
+    pub fn reservation_id(&self) -> Option<ReservationId> {
+        match &self.change {
+            Change::HoldPlaced { reservation_id, .. }
+            | Change::LinesMoved { reservation_id, .. }
+            | Change::HoldRenewed { reservation_id, .. } => Some(*reservation_id),
+            Change::StockCounted { .. }
+            | Change::StockAdjusted { .. }
+            | Change::SafetyStockSet { .. }
+            | Change::Rejected { .. }
+            | Change::KeysPurged { .. }
+            | Change::RuleVersionSet { .. } => None,
+        }
+    }
+
+    /// The SKUs the event touches, each once, in order of appearance.
+    pub fn skus(&self) -> Vec<&str> {
+        let mut skus: Vec<&str> = match &self.change {
+            Change::HoldPlaced { lines, .. } => lines.iter().map(|l| &*l.sku).collect(),
+            Change::LinesMoved { moves, .. } => moves.iter().map(|m| &*m.sku).collect(),
+            Change::StockCounted { sku, .. }
+            | Change::StockAdjusted { sku, .. }
+            | Change::SafetyStockSet { sku, .. } => vec![&**sku],
+            Change::HoldRenewed { .. }
+            | Change::Rejected { .. }
+            | Change::KeysPurged { .. }
+            | Change::RuleVersionSet { .. } => Vec::new(),
+        };
+        let mut seen = Vec::with_capacity(skus.len());
+        skus.retain(|sku| {
+            let first = !seen.contains(sku);
+            seen.push(*sku);
+            first
+        });
+        skus
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         postcard::to_stdvec(self).expect("events always encode")
     }

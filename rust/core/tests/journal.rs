@@ -342,3 +342,31 @@ fn a_retry_without_as_of_replays_and_warehouse_facts_keep_their_time() {
         (Some(T0 + 4_000), Some(T0 + 5_000))
     );
 }
+
+#[test]
+fn events_say_what_they_are_about() {
+    let mut world = World::with_stock("sku", "loc", 10);
+    world.stock("other", "loc", 10);
+    let id = world.reserve_id(&[("sku", "loc", 1), ("other", "loc", 1), ("sku", "loc", 1)]);
+    world.act("release", &id);
+    let events = world.engine.drain_journal();
+    let summary: Vec<_> = events
+        .iter()
+        .map(|e| {
+            (
+                e.kind(),
+                e.reservation_id().map(|id| id.to_string()),
+                e.skus(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("stock_counted", None, vec!["sku"]),
+            ("stock_counted", None, vec!["other"]),
+            ("hold_placed", Some(id.clone()), vec!["sku", "other"]),
+            ("lines_moved", Some(id.clone()), vec!["sku", "other"]),
+        ]
+    );
+}

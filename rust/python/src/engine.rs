@@ -411,6 +411,29 @@ impl Engine {
             .map_err(|e| PyValueError::new_err(format!("journal event is not readable: {e}")))
     }
 
+    /// What a journaled event is about, for indexing and feeds: seq, at, kind,
+    /// tenant, actor, idempotency_key, reservation_id, skus, reason, rule_version.
+    #[staticmethod]
+    fn event_summary<'py>(py: Python<'py>, event: &[u8]) -> PyResult<Bound<'py, PyDict>> {
+        let event = Event::decode(event)
+            .map_err(|e| PyValueError::new_err(format!("journal event is not readable: {e}")))?;
+        let summary = PyDict::new(py);
+        summary.set_item("seq", event.seq)?;
+        summary.set_item("at", event.at)?;
+        summary.set_item("kind", event.kind())?;
+        summary.set_item("tenant", &*event.tenant)?;
+        summary.set_item("actor", &*event.actor)?;
+        summary.set_item("idempotency_key", event.idempotency_key.as_deref())?;
+        summary.set_item(
+            "reservation_id",
+            event.reservation_id().map(|id| id.to_string()),
+        )?;
+        summary.set_item("skus", event.skus())?;
+        summary.set_item("reason", event.reason.name())?;
+        summary.set_item("rule_version", &*event.rule_version)?;
+        Ok(summary)
+    }
+
     fn snapshot<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.inner.snapshot())
     }

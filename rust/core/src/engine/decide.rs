@@ -383,11 +383,7 @@ impl Engine {
         if lines.is_empty() {
             for (i, line) in reservation.lines.iter().enumerate() {
                 if let Some(to) = step(line.state) {
-                    moves.push(LineMove {
-                        line: i as u32,
-                        quantity: line.quantity,
-                        to,
-                    });
+                    moves.push(self.line_move(i, line, line.quantity, to));
                     taken[i] = line.quantity;
                 }
             }
@@ -428,21 +424,15 @@ impl Engine {
                     let quantity = (line.quantity - taken[i]).min(left);
                     left -= quantity;
                     taken[i] += quantity;
-                    moves.push(LineMove {
-                        line: i as u32,
-                        quantity,
-                        to: step(line.state).expect("matched lines are eligible"),
-                    });
+                    let to = step(line.state).expect("matched lines are eligible");
+                    moves.push(self.line_move(i, line, quantity, to));
                 }
             }
             if action == Action::Allocate {
                 for (i, line) in reservation.lines.iter().enumerate() {
                     if line.state == LineState::Reserved && taken[i] < line.quantity {
-                        moves.push(LineMove {
-                            line: i as u32,
-                            quantity: line.quantity - taken[i],
-                            to: LineState::Released,
-                        });
+                        let rest = line.quantity - taken[i];
+                        moves.push(self.line_move(i, line, rest, LineState::Released));
                     }
                 }
             }
@@ -522,6 +512,24 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Move `quantity` units of line `index` to `to`, naming the line's position.
+    pub(super) fn line_move(
+        &self,
+        index: usize,
+        line: &crate::reservation::Line,
+        quantity: u64,
+        to: LineState,
+    ) -> LineMove {
+        let position = &self.positions[line.position as usize];
+        LineMove {
+            line: index as u32,
+            sku: self.symbols.name(position.sku).clone(),
+            location: self.symbols.name(position.location).clone(),
+            quantity,
+            to,
+        }
     }
 
     /// A hold's length in milliseconds; 0 seconds takes the default.

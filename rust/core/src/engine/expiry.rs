@@ -4,7 +4,7 @@
 
 use std::cmp::Reverse;
 
-use crate::event::{Change, Event, LineMove};
+use crate::event::{Change, Event};
 use crate::ids::ReservationId;
 use crate::reason::ReasonCode;
 use crate::state::{Action, LineState};
@@ -36,11 +36,7 @@ impl Engine {
                 .iter()
                 .enumerate()
                 .filter(|(_, line)| line.state == LineState::Reserved)
-                .map(|(i, line)| LineMove {
-                    line: i as u32,
-                    quantity: line.quantity,
-                    to: LineState::Expired,
-                })
+                .map(|(i, line)| self.line_move(i, line, line.quantity, LineState::Expired))
                 .collect();
             let event = Event {
                 seq: self.next_seq,
