@@ -53,16 +53,16 @@ bench: build
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-group-by=group $(BENCH_ARGS)
 
 lint: build
-	$(VENV)/bin/ruff check python tests benchmarks
-	$(VENV)/bin/ruff format --check python tests benchmarks
+	$(VENV)/bin/ruff check python tests benchmarks scripts
+	$(VENV)/bin/ruff format --check python tests benchmarks scripts
 	$(VENV)/bin/mypy
 	$(PY) -m mypy.stubtest holdfast._core --allowlist python/holdfast/_core.stubtest-allowlist
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
 fmt: $(STAMP)
-	$(VENV)/bin/ruff format python tests benchmarks
-	$(VENV)/bin/ruff check --fix python tests benchmarks
+	$(VENV)/bin/ruff format python tests benchmarks scripts
+	$(VENV)/bin/ruff check --fix python tests benchmarks scripts
 	cargo fmt --all
 
 clean:
