@@ -1,6 +1,7 @@
 """The server's settings: defaults < TOML file < HOLDFAST_* environment < flags.
 
-The defaults run out of the box: plaintext on loopback, state in memory. A
+The defaults run out of the box: plaintext on loopback, state in an SQLite
+file (``holdfast.db`` in the working directory; ``--in-memory`` for none). A
 listen address off this machine is refused unless ``--insecure`` says so
 explicitly, because there is no TLS yet and identities travel in metadata.
 """
@@ -45,6 +46,27 @@ class Settings:
     log_level: str = "INFO"
     # Part of every minted reservation id; distinct per replica.
     node_id: int = 0
+    # The durable store. in_memory keeps nothing across restarts (tests,
+    # benchmarks). NORMAL trades the last acknowledged transactions before an
+    # OS crash or power cut for speed; FULL (the default) loses none.
+    database: str = "holdfast.db"
+    in_memory: bool = False
+    synchronous: str = "FULL"
+    # Calls whose events await commit; past it new commitments are refused
+    # (OVERLOADED) before the engine decides them.
+    commit_queue_limit: int = 10_000
+    # A snapshot after this many seconds and/or events (0 turns either off),
+    # and one at graceful shutdown.
+    snapshot_interval_seconds: float = 300.0
+    snapshot_every_events: int = 100_000
+    # Events stay (audit trail, feed) at least this long, snapshot or not.
+    audit_retention_days: float = 30.0
+    # While the journal cannot be written: how often a tiny write probes it.
+    journal_probe_seconds: float = 1.0
+    # How long a write waits for a lock held elsewhere before it counts as failed.
+    journal_timeout_seconds: float = 5.0
+    # How often expired idempotency keys are purged (journaled).
+    idempotency_purge_seconds: float = 3600.0
 
     @property
     def host(self) -> str:
@@ -77,6 +99,16 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "grace_seconds": float,
     "log_level": str,
     "node_id": int,
+    "database": str,
+    "in_memory": lambda v: v if isinstance(v, bool) else _boolean(str(v)),
+    "synchronous": lambda v: str(v).upper(),
+    "commit_queue_limit": int,
+    "snapshot_interval_seconds": float,
+    "snapshot_every_events": int,
+    "audit_retention_days": float,
+    "journal_probe_seconds": float,
+    "journal_timeout_seconds": float,
+    "idempotency_purge_seconds": float,
 }
 _NAMES = tuple(f.name for f in dataclasses.fields(Settings))
 assert set(_PARSERS) == set(_NAMES), "every setting needs a parser"
@@ -104,6 +136,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grace-seconds", metavar="SECONDS", type=float, default=s)
     parser.add_argument("--log-level", metavar="LEVEL", default=s)
     parser.add_argument("--node-id", metavar="N", type=int, default=s)
+    parser.add_argument("--database", metavar="PATH", default=s, help="default holdfast.db")
+    parser.add_argument(
+        "--in-memory", action="store_true", default=s, help="keep no state across restarts"
+    )
+    parser.add_argument("--synchronous", metavar="FULL|NORMAL", default=s)
+    parser.add_argument("--commit-queue-limit", metavar="N", type=int, default=s)
+    parser.add_argument("--snapshot-interval-seconds", metavar="SECONDS", type=float, default=s)
+    parser.add_argument("--snapshot-every-events", metavar="N", type=int, default=s)
+    parser.add_argument("--audit-retention-days", metavar="DAYS", type=float, default=s)
+    parser.add_argument("--journal-probe-seconds", metavar="SECONDS", type=float, default=s)
+    parser.add_argument("--journal-timeout-seconds", metavar="SECONDS", type=float, default=s)
+    parser.add_argument("--idempotency-purge-seconds", metavar="SECONDS", type=float, default=s)
 
 
 def load(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
@@ -201,3 +245,21 @@ def validate(settings: Settings) -> None:
     if settings.node_id < 0:
         # The upper bound is the core's (how many bits of an id it gives the node).
         raise ConfigError("node_id must not be negative")
+    _validate_store(settings)
+
+
+def _validate_store(settings: Settings) -> None:
+    if not settings.in_memory and not settings.database:
+        raise ConfigError("database must name a file (or pass --in-memory)")
+    if settings.synchronous not in {"FULL", "NORMAL"}:
+        raise ConfigError("synchronous must be FULL or NORMAL")
+    if settings.commit_queue_limit < 1:
+        raise ConfigError("commit_queue_limit must be at least 1")
+    if settings.snapshot_interval_seconds < 0 or settings.snapshot_every_events < 0:
+        raise ConfigError("snapshot_interval_seconds and snapshot_every_events must be >= 0")
+    if settings.audit_retention_days < 0:
+        raise ConfigError("audit_retention_days must not be negative")
+    positive = ("journal_probe_seconds", "journal_timeout_seconds", "idempotency_purge_seconds")
+    for name in positive:
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"{name} must be greater than 0 seconds")

@@ -35,6 +35,8 @@ EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 DEFAULT_CTL_TIMEOUT = 5.0
+# Events per ListEvents call when reading a whole history.
+MAX_PAGE = 1_000
 
 Line = tuple[str, str, int]
 
@@ -163,6 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
     key_option(made)
     made = command(commands, "show", "a reservation, its lines and its full history")
     made.add_argument("reservation_id", metavar="ID")
+    made = command(commands, "history", "a reservation's journaled events, oldest first")
+    made.add_argument("reservation_id", metavar="ID")
+    made = command(commands, "watch", "print events as they commit, until interrupted")
+    made.add_argument(
+        "--from",
+        dest="from_sequence",
+        type=int,
+        default=1,
+        metavar="N",
+        help="the first sequence to print (default 1: every retained event, then new ones)",
+    )
     return parser
 
 
@@ -351,6 +364,65 @@ def _show(client: Client, args: argparse.Namespace) -> Outcome:
     return reservation, text
 
 
+# The audit trail and the feed.
+
+EVENT_HEADERS = ["SEQ", "AT", "KIND", "ACTOR", "REASON", "KEY"]
+
+
+def event_row(event: pb.Event) -> tuple[int, str, str, str, str, str]:
+    return (
+        event.sequence,
+        when(event.at),
+        event.kind,
+        event.actor or "-",
+        reason_name(event.reason),
+        event.idempotency_key or "-",
+    )
+
+
+def _history(client: Client, args: argparse.Namespace) -> Outcome:
+    # Every page, so the table is the whole history.
+    answer = pb.ListEventsResponse()
+    token = ""
+    while True:
+        page = client.list_events(
+            reservation_id=args.reservation_id, page_size=MAX_PAGE, page_token=token
+        )
+        answer.events.extend(page.events)
+        token = page.next_page_token
+        if not token:
+            break
+    if not answer.events:
+        return answer, f"no journaled events for {args.reservation_id}"
+    return answer, table(EVENT_HEADERS, [event_row(event) for event in answer.events])
+
+
+def describe_event(event: pb.Event) -> str:
+    """One line per event as it arrives (a stream cannot be aligned as a whole)."""
+    seq, at, kind, actor, reason, key = event_row(event)
+    about = event.reservation_id or ",".join(event.skus) or "-"
+    return f"{seq:>8}  {at:<24}  {kind:<16}  {event.tenant}  {actor}  {reason}  {about}  {key}"
+
+
+def watch(client: Client, args: argparse.Namespace) -> int:
+    """Print each event as it commits until interrupted (or the server drains)."""
+    start = args.from_sequence
+    if start < 1:
+        print("holdfast ctl: --from must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.json:
+        print(f"watching from sequence {start} (Ctrl-C to stop)", flush=True)
+    try:
+        for event in client.watch_events(start):
+            if args.json:
+                print(json_format.MessageToJson(event, indent=None), flush=True)
+            else:
+                print(describe_event(event), flush=True)
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[Client, argparse.Namespace], Outcome]] = {
     "stock": _stock,
     "reserve": _reserve,
@@ -358,6 +430,7 @@ COMMANDS: dict[str, Callable[[Client, argparse.Namespace], Outcome]] = {
     "release": _release,
     "renew": _renew,
     "show": _show,
+    "history": _history,
 }
 
 
@@ -420,6 +493,8 @@ def main(argv: list[str]) -> int:
         with Client(
             args.target, tenant=args.tenant, actor=args.actor, timeout=args.timeout
         ) as client:
+            if args.command == "watch":  # a stream, printed as it arrives
+                return watch(client, args)
             message, text = COMMANDS[args.command](client, args)
     except HoldfastError as error:
         if args.json:

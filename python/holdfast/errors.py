@@ -35,14 +35,45 @@ INVALID_ARGUMENT = "INVALID_ARGUMENT"
 RESERVATION_NOT_FOUND = "RESERVATION_NOT_FOUND"
 
 
+OVERLOADED = "OVERLOADED"
+DEPENDENCY_UNAVAILABLE = "DEPENDENCY_UNAVAILABLE"
+
+
 class Refusal(Exception):  # noqa: N818 (a refusal is an answer, not a failure of ours)
     """A request refused before (or instead of) a decision, shaped like a Rejection."""
 
-    def __init__(self, reason: str, message: str, facts: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        facts: Mapping[str, Any],
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
         self.facts = dict(facts)
+        self.retry_after_s = retry_after_s
+
+    @classmethod
+    def overloaded(cls, queue_limit: int, retry_after_s: float) -> Refusal:
+        """The commit queue is full: refused before the engine decided anything."""
+        return cls(
+            OVERLOADED,
+            f"the commit queue is full ({queue_limit} calls awaiting commit); retry later",
+            {"resource": "commit_queue", "limit": queue_limit},
+            retry_after_s,
+        )
+
+    @classmethod
+    def journal_unavailable(cls, retry_after_s: float, detail: str) -> Refusal:
+        """The journal cannot be written: nothing is acknowledged from memory alone."""
+        return cls(
+            DEPENDENCY_UNAVAILABLE,
+            f"the journal cannot be written ({detail}); nothing was committed, retry later",
+            {"dependency": "journal", "detail": detail},
+            retry_after_s,
+        )
 
     @classmethod
     def invalid(cls, field: str, description: str) -> Refusal:
@@ -90,6 +121,8 @@ def status_of(
 ) -> status_pb2.Status:
     """The ``google.rpc.Status`` of a refusal: code, message and rich details."""
     reason = REASONS[refusal.reason]
+    if retry_after_s is None and isinstance(refusal, Refusal):
+        retry_after_s = refusal.retry_after_s
     facts = {key: _text(value) for key, value in refusal.facts.items()}
     status = status_pb2.Status(code=reason.grpc_code, message=refusal.message)
     status.details.add().Pack(

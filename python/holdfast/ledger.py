@@ -2,9 +2,14 @@
 
 Servicers never touch :class:`holdfast.Engine` directly: they hand the ledger
 a request in the engine's batch-item form and get the core's outcome back.
-After every decision the ledger drains the engine's journal. In memory mode
-the events are dropped; the durable store replaces :meth:`Ledger._record`
-with a group commit and answers only once the events are durable.
+After every decision the ledger drains the engine's journal: in memory mode
+the events are dropped; with a store they join the group commit, and the
+servicer answers only after :meth:`Ledger.settle` says they are durable.
+
+The order a servicer follows: ``decide`` (refused before the engine is asked
+when the commit queue is full or the journal is failing), build the answer
+from the state the decision left (no await in between), ``await settle()``,
+answer. Reads do the same, so nothing is shown before it is durable.
 
 Everything here runs on the event loop's thread, one call at a time, so the
 engine (which takes ``&mut self``) is never entered twice at once.
@@ -12,39 +17,118 @@ engine (which takes ``&mut self``) is never entered twice at once.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import sqlite3
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from holdfast import Engine, Outcome
+from holdfast import Engine, Outcome, clock
 from holdfast.config import Settings
+from holdfast.errors import Refusal
+from holdfast.logs import fields
+from holdfast.store import sqlite
+from holdfast.store.group_commit import GroupCommit, JournalWriteError
 
 if TYPE_CHECKING:  # names of the stub only
     from holdfast._core import BatchItem, PositionView, ReservationView
 
+log = logging.getLogger("holdfast.ledger")
+
+
+def engine_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "default_hold_ms": settings.default_hold_seconds * 1000,
+        "max_hold_ms": settings.max_hold_seconds * 1000,
+        "idempotency_retention_ms": settings.idempotency_retention_seconds * 1000,
+        "node_id": settings.node_id,
+    }
+
 
 class Ledger:
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, engine: Engine, settings: Settings | None = None) -> None:
+        self._engine: Engine | None = engine
+        self._settings = settings or Settings(in_memory=True)
+        self.store: GroupCommit | None = None
+        self._snapshot_seq = engine.next_seq - 1
+        # How the durable state was loaded at start-up (logged by the server).
+        self.loaded: dict[str, Any] = {}
 
     @classmethod
     def in_memory(cls, settings: Settings) -> Ledger:
-        return cls(
-            Engine(
-                default_hold_ms=settings.default_hold_seconds * 1000,
-                max_hold_ms=settings.max_hold_seconds * 1000,
-                idempotency_retention_ms=settings.idempotency_retention_seconds * 1000,
-                node_id=settings.node_id,
+        return cls(Engine(**engine_options(settings)), settings)
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Ledger:
+        """The durable ledger: the latest snapshot and the journal after it
+        (read in a thread), then the writer thread started."""
+        options = engine_options(settings)
+        started = clock.monotonic_s()
+
+        def load() -> sqlite.Rebuilt:
+            conn = sqlite.connect(
+                settings.database, settings.synchronous, settings.journal_timeout_seconds
             )
+            try:
+                return sqlite.rebuild(conn, options)
+            finally:
+                conn.close()
+
+        rebuilt = await asyncio.to_thread(load)
+        ledger = cls(rebuilt.engine, settings)
+        ledger._snapshot_seq = rebuilt.snapshot_seq
+        ledger.store = GroupCommit(
+            settings.database,
+            synchronous=settings.synchronous,
+            lock_timeout_s=settings.journal_timeout_seconds,
+            probe_s=settings.journal_probe_seconds,
+            queue_limit=settings.commit_queue_limit,
+            retention_ms=round(settings.audit_retention_days * 86_400_000),
+            engine_options=options,
+            committed_seq=rebuilt.committed_seq,
+            on_failed=ledger._journal_failed,
+            on_rebuilt=ledger._rebuilt,
+            on_recovered=lambda: None,
         )
+        ledger.store.start()
+        ledger.loaded = {
+            "database": settings.database,
+            "synchronous": settings.synchronous,
+            "snapshot_seq": rebuilt.snapshot_seq,
+            "replayed_events": rebuilt.replayed,
+            "committed_seq": rebuilt.committed_seq,
+            "startup_s": round(clock.monotonic_s() - started, 3),
+        }
+        return ledger
 
     @property
     def durable(self) -> bool:
-        """Whether an answered decision survives a restart (not yet)."""
-        return False
+        """Whether an answered decision survives a restart."""
+        return self.store is not None
+
+    @property
+    def committed_seq(self) -> int:
+        """The highest durable event seq (in memory: the highest decided)."""
+        if self.store is not None:
+            return self.store.committed_seq
+        return self._live.next_seq - 1
+
+    async def wait_committed(self, after_seq: int) -> None:
+        """Return once an event after ``after_seq`` is durable."""
+        if self.store is not None:
+            await self.store.wait_committed(after_seq)
+
+    def reader(self) -> sqlite3.Connection:
+        """A query-only connection to the journal, for the calling thread."""
+        if self.store is None:
+            raise RuntimeError("no journal in memory mode")
+        return self.store.reader()
 
     @property
     def rule_version(self) -> str:
-        return self._engine.rule_version
+        return self._live.rule_version
+
+    # Decisions -------------------------------------------------------------------
 
     def decide(self, item: BatchItem) -> Outcome:
         """One request, ``(operation, tenant, key, actor, now, *arguments)``.
@@ -52,48 +136,141 @@ class Ledger:
         Calls the engine's method of that name directly: a single decision is
         too small to be worth releasing the GIL as the batch call does.
         """
-        method = getattr(self._engine, item[0])
+        self._admit()
+        method = getattr(self._live, item[0])
         outcome = cast(Outcome, method(*item[1:]))
-        self._record()
+        self._record(calls=1)
         return outcome
 
     def decide_batch(self, items: Sequence[BatchItem]) -> list[Outcome]:
         """Many requests in order, in one crossing into the core."""
-        outcomes = self._engine.execute_batch(list(items))
-        self._record()
+        self._admit()
+        outcomes = self._live.execute_batch(list(items))
+        self._record(calls=1)
         return outcomes
 
+    async def settle(self) -> int | None:
+        """Wait until everything decided so far is durable; the commit time
+        (unix ms) of the transaction that made it so, None in memory mode.
+        Raises :class:`Refusal` (DEPENDENCY_UNAVAILABLE) if it never will be."""
+        if self.store is None:
+            return None
+        try:
+            return await self.store.settle()
+        except JournalWriteError as e:
+            raise Refusal.journal_unavailable(self._retry_s, str(e)) from None
+
     def expire_due(self, now: int) -> list[str]:
-        """Expire every hold due at ``now``; the expired reservation ids."""
-        expired = self._engine.expire_due(now)
-        self._record()
+        """Expire every hold due at ``now``; the expired reservation ids.
+
+        Not while the journal is failing: an expiry is a change, and no change
+        is served that is not durable."""
+        if self.store is not None and not self.store.healthy:
+            return []
+        expired = self._live.expire_due(now)
+        self._record(calls=0)
         return expired
+
+    def purge_idempotency(self, now: int) -> int:
+        """Forget idempotency keys past their retention (journaled)."""
+        if self.store is not None and not self.store.healthy:
+            return 0
+        purged = self._live.purge_idempotency(now)
+        self._record(calls=0)
+        return purged
+
+    def snapshot(self, now: int) -> bool:
+        """Queue a snapshot of the state after every decided event, written
+        in the same transaction as the last of them. False if skipped."""
+        if self.store is None or not self.store.healthy:
+            return False
+        engine = self._live
+        seq = engine.next_seq - 1
+        if seq == self._snapshot_seq:
+            return False
+        self.store.append([], calls=0, snapshot=(seq, now, engine.snapshot()))
+        self._snapshot_seq = seq
+        return True
+
+    async def close(self) -> None:
+        """At graceful shutdown: a snapshot, everything committed, the writer stopped."""
+        if self.store is None:
+            return
+        if self.snapshot(clock.now_ms()):
+            log.info("snapshot at shutdown", extra=fields(seq=self._snapshot_seq))
+        try:
+            await self.store.settle()
+        except JournalWriteError:
+            log.error("the last transactions did not commit at shutdown")
+        await self.store.close()
 
     # Reads first expire what is due at their ``now``, as every decision
     # does, so a hold past its time is never shown as held.
 
     def reservation(self, tenant: str, reservation_id: str, now: int) -> ReservationView | None:
         self.expire_due(now)
-        return self._engine.reservation(tenant, reservation_id)
+        return self._live.reservation(tenant, reservation_id)
 
     def positions(self, skus: list[str], locations: list[str], now: int) -> list[PositionView]:
         self.expire_due(now)
-        return self._engine.positions(skus, locations)
+        return self._live.positions(skus, locations)
 
     # Views of what a decision just changed: no expiry in between, so the
     # answer shows the state the decision left.
 
     def reservation_after(self, tenant: str, reservation_id: str) -> ReservationView | None:
-        return self._engine.reservation(tenant, reservation_id)
+        return self._live.reservation(tenant, reservation_id)
 
     def position_after(self, sku: str, location: str) -> PositionView | None:
-        return self._engine.position(sku, location)
+        return self._live.position(sku, location)
 
     def open_holds(self) -> int:
-        return self._engine.open_holds()
+        # Logged at exit, so never refused (0 while a failed commit is rebuilt).
+        return 0 if self._engine is None else self._engine.open_holds()
 
-    def _record(self) -> None:
-        # In memory mode the journal is drained and dropped so it does not
-        # grow without bound. The durable store replaces this with a write of
-        # the drained events, before the caller is answered.
-        self._engine.drain_journal()
+    # Inside ------------------------------------------------------------------------
+
+    @property
+    def _live(self) -> Engine:
+        """The engine, unless a failed commit left it holding what is not durable."""
+        if self._engine is None:
+            raise Refusal.journal_unavailable(self._retry_s, "rebuilding from the journal")
+        return self._engine
+
+    @property
+    def _retry_s(self) -> float:
+        return self._settings.journal_probe_seconds
+
+    def _admit(self) -> None:
+        """Refuse a commitment before the engine decides it, when it could not
+        be made durable in time (queue full) or at all (journal failing)."""
+        store = self.store
+        if store is None:
+            return
+        if not store.healthy:
+            raise Refusal.journal_unavailable(self._retry_s, "the last commit failed")
+        if store.full:
+            raise Refusal.overloaded(self._settings.commit_queue_limit, store.retry_after_s)
+
+    def _record(self, calls: int) -> None:
+        events = self._live.drain_journal()
+        if self.store is None:
+            # In memory mode the journal is dropped so it does not grow without bound.
+            return
+        self.store.append(events, calls)
+        every = self._settings.snapshot_every_events
+        if every and events and events[-1][0] - self._snapshot_seq >= every:
+            self.snapshot(clock.now_ms())
+
+    def _journal_failed(self) -> None:
+        # The engine holds decisions that will never be durable: serve nothing
+        # from it until the writer has rebuilt one from the journal.
+        self._engine = None
+
+    def _rebuilt(self, rebuilt: sqlite.Rebuilt) -> None:
+        self._engine = rebuilt.engine
+        self._snapshot_seq = rebuilt.snapshot_seq
+        log.info(
+            "state rebuilt from the journal",
+            extra=fields(committed_seq=rebuilt.committed_seq, replayed_events=rebuilt.replayed),
+        )

@@ -12,18 +12,21 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from holdfast import clock
+from holdfast import InvariantViolation, clock
 from holdfast.config import Settings
 from holdfast.interceptors import Activity, CallInterceptor
 from holdfast.ledger import Ledger
 from holdfast.logs import fields
 from holdfast.servicer import InventoryServicer
+from holdfast.store.housekeeping import housekeep
+from holdfast.store.schema import SchemaError
 from holdfast.v1 import inventory_pb2, inventory_pb2_grpc
 
 log = logging.getLogger("holdfast.server")
@@ -34,7 +37,7 @@ HEALTH_SERVICE_NAME: str = health_pb2.DESCRIPTOR.services_by_name["Health"].full
 
 def build(
     settings: Settings, ledger: Ledger, health: HealthServicer, interceptor: CallInterceptor
-) -> grpc.aio.Server:
+) -> tuple[grpc.aio.Server, InventoryServicer]:
     limit = settings.max_message_bytes
     server = grpc.aio.server(
         interceptors=[interceptor],
@@ -45,12 +48,13 @@ def build(
             ("grpc.so_reuseport", 0),
         ],
     )
-    inventory_pb2_grpc.add_InventoryServiceServicer_to_server(InventoryServicer(ledger), server)
+    servicer = InventoryServicer(ledger)
+    inventory_pb2_grpc.add_InventoryServiceServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    return server
+    return server, servicer
 
 
 async def sweep_expired(ledger: Ledger, interval_s: float) -> None:
@@ -90,37 +94,66 @@ async def quiesce(activity: Activity, limit_s: float, tick_s: float = 0.05) -> N
         idle_ticks = idle_ticks + 1 if idle else 0
 
 
-async def serve(settings: Settings) -> int:
+async def open_ledger(settings: Settings) -> Ledger | int:
+    """The ledger the settings ask for, or the exit code when it cannot be had."""
     try:
-        ledger = Ledger.in_memory(settings)
+        if settings.in_memory:
+            return Ledger.in_memory(settings)
+        return await Ledger.open(settings)
+    except (sqlite3.Error, SchemaError, InvariantViolation, OSError) as e:
+        log.error(
+            f"cannot open the database {settings.database}: {e}",
+            extra=fields(database=settings.database),
+        )
+        return 1
     except ValueError as e:  # settings the engine refuses (a node id past its bits)
         log.error(f"holdfast serve: {e}")
         return 2
+
+
+def describe_state(settings: Settings, ledger: Ledger) -> tuple[str, dict[str, object]]:
+    if not ledger.durable:
+        return "state is in memory (lost on exit)", {"state": "memory"}
+    return (
+        f"state is in {settings.database} (synchronous={settings.synchronous}); "
+        f"replayed {ledger.loaded['replayed_events']} events "
+        f"in {ledger.loaded['startup_s']} s",
+        {"state": "sqlite", **ledger.loaded},
+    )
+
+
+async def serve(settings: Settings) -> int:
+    opened = await open_ledger(settings)
+    if isinstance(opened, int):
+        return opened
+    ledger = opened
     health = HealthServicer()
     interceptor = CallInterceptor()
-    server = build(settings, ledger, health, interceptor)
+    server, servicer = build(settings, ledger, health, interceptor)
     try:
         port = server.add_insecure_port(settings.listen)
     except RuntimeError as e:
         log.error(f"cannot listen on {settings.listen}: {e}", extra=fields(listen=settings.listen))
+        await ledger.close()
         return 1
     await server.start()
     for service in ("", SERVICE_NAME):
         await health.set(service, health_pb2.HealthCheckResponse.SERVING)
     listen = f"{settings.listen.rpartition(':')[0]}:{port}"
+    state, facts = describe_state(settings, ledger)
     log.info(
-        f"holdfast listening on {listen}; state is in memory (lost on exit: "
-        "the durable store comes later)",
+        f"holdfast listening on {listen}; {state}",
         extra=fields(
             listen=listen,
             port=port,
-            state="memory",
+            **facts,
             durable=ledger.durable,
             rule_version=ledger.rule_version,
             sweep_interval_s=settings.sweep_interval,
         ),
     )
     sweeper = asyncio.create_task(sweep_expired(ledger, settings.sweep_interval))
+    keeper = asyncio.create_task(housekeep(ledger, settings))
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -141,9 +174,15 @@ async def serve(settings: Settings) -> int:
     await stopping.wait()
     await health.enter_graceful_shutdown()
     await quiesce(interceptor.activity, settings.drain_seconds)
+    # Feed consumers would otherwise hold the stop for its whole grace: end
+    # their streams cleanly; they resume from their last sequence elsewhere.
+    servicer.end_watches()
     await server.stop(settings.grace_seconds)
-    sweeper.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await sweeper
+    for task in (sweeper, keeper):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    # In-flight calls are done: the last snapshot covers every decision.
+    await ledger.close()
     log.info("stopped", extra=fields(open_holds=ledger.open_holds()))
     return 0

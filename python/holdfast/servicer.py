@@ -9,21 +9,36 @@ the request id are the interceptor's, the refusal's status is errors.py's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from google.protobuf.message import Message
 from grpc.aio import ServicerContext as Context
 
-from holdfast import MAX_BATCH, Outcome, Rejection, clock, convert, errors, is_reservation_id
+from holdfast import (
+    MAX_BATCH,
+    Outcome,
+    Rejection,
+    clock,
+    convert,
+    convert_events,
+    errors,
+    is_reservation_id,
+)
 from holdfast.errors import Refusal
 from holdfast.interceptors import current_call
 from holdfast.ledger import Ledger
+from holdfast.store.events import JournalReader, encode_page_token
 from holdfast.v1 import inventory_pb2 as pb
 from holdfast.v1 import inventory_pb2_grpc
 
 if TYPE_CHECKING:
     from holdfast.convert import ItemBuilder
+
+# Every answer to a decision carries its Decision.
+AnswerT = TypeVar("AnswerT", pb.ReserveResponse, pb.ReservationResponse, pb.StockResponse)
 
 # The response each operation of a batch answers with (the unary call's).
 _STOCK_OPERATIONS = frozenset({"set_stock", "adjust_stock"})
@@ -36,52 +51,54 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
     # Holds and commitments ---------------------------------------------------
 
     async def Reserve(self, request: pb.ReserveRequest, context: Context) -> pb.ReserveResponse:
-        outcome = await self._decide(convert.reserve, request, context)
-        return self._reserve_response(outcome)
+        return await self._decide(convert.reserve, request, context, self._reserve_response)
 
     async def Allocate(
         self, request: pb.AllocateRequest, context: Context
     ) -> pb.ReservationResponse:
-        return self._reservation_response(await self._decide(convert.allocate, request, context))
+        return await self._decide(convert.allocate, request, context, self._reservation_response)
 
     async def Release(self, request: pb.ReleaseRequest, context: Context) -> pb.ReservationResponse:
-        return self._reservation_response(await self._decide(convert.release, request, context))
+        return await self._decide(convert.release, request, context, self._reservation_response)
 
     async def RenewHold(
         self, request: pb.RenewHoldRequest, context: Context
     ) -> pb.ReservationResponse:
-        return self._reservation_response(await self._decide(convert.renew_hold, request, context))
+        return await self._decide(convert.renew_hold, request, context, self._reservation_response)
 
     # Warehouse facts -----------------------------------------------------------
 
     async def ConfirmPick(
         self, request: pb.ConfirmPickRequest, context: Context
     ) -> pb.ReservationResponse:
-        outcome = await self._decide(convert.confirm_pick, request, context)
-        return self._reservation_response(outcome)
+        return await self._decide(
+            convert.confirm_pick, request, context, self._reservation_response
+        )
 
     async def Unpick(self, request: pb.UnpickRequest, context: Context) -> pb.ReservationResponse:
-        return self._reservation_response(await self._decide(convert.unpick, request, context))
+        return await self._decide(convert.unpick, request, context, self._reservation_response)
 
     async def ConfirmShipment(
         self, request: pb.ConfirmShipmentRequest, context: Context
     ) -> pb.ReservationResponse:
-        outcome = await self._decide(convert.confirm_shipment, request, context)
-        return self._reservation_response(outcome)
+        return await self._decide(
+            convert.confirm_shipment, request, context, self._reservation_response
+        )
 
     async def RecordReturn(
         self, request: pb.RecordReturnRequest, context: Context
     ) -> pb.ReservationResponse:
-        outcome = await self._decide(convert.record_return, request, context)
-        return self._reservation_response(outcome)
+        return await self._decide(
+            convert.record_return, request, context, self._reservation_response
+        )
 
     async def SetStock(self, request: pb.SetStockRequest, context: Context) -> pb.StockResponse:
-        return self._stock_response(await self._decide(convert.set_stock, request, context))
+        return await self._decide(convert.set_stock, request, context, self._stock_response)
 
     async def AdjustStock(
         self, request: pb.AdjustStockRequest, context: Context
     ) -> pb.StockResponse:
-        return self._stock_response(await self._decide(convert.adjust_stock, request, context))
+        return await self._decide(convert.adjust_stock, request, context, self._stock_response)
 
     # Reads ---------------------------------------------------------------------
 
@@ -94,7 +111,12 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         except Refusal as refusal:
             await errors.abort(context, refusal)
         now = clock.now_ms()
-        views = self._ledger.positions(skus, locations, now)
+        try:
+            views = self._ledger.positions(skus, locations, now)
+            # Shown only once everything decided before it is durable.
+            await self._ledger.settle()
+        except Refusal as refusal:
+            await errors.abort(context, refusal)
         return pb.GetAvailabilityResponse(
             positions=[convert.position(view) for view in views], as_of=convert.timestamp(now)
         )
@@ -103,7 +125,11 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         self, request: pb.GetReservationRequest, context: Context
     ) -> pb.Reservation:
         reservation_id = request.reservation_id
-        view = self._ledger.reservation(current_call().tenant, reservation_id, clock.now_ms())
+        try:
+            view = self._ledger.reservation(current_call().tenant, reservation_id, clock.now_ms())
+            await self._ledger.settle()
+        except Refusal as refusal:
+            await errors.abort(context, refusal)
         if view is not None:
             return convert.reservation(view)
         # The core answers a malformed id and an unknown one alike (nothing);
@@ -147,8 +173,17 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
             decided.append(index)
         # Decisions are each the operation's own; the reservation or position
         # shown beside one is as the whole batch left it.
-        for index, outcome in zip(decided, self._ledger.decide_batch(items), strict=True):
-            self._fill_result(results[index], kinds[index], outcome)
+        try:
+            outcomes = self._ledger.decide_batch(items)
+            for index, outcome in zip(decided, outcomes, strict=True):
+                self._fill_result(results[index], kinds[index], outcome)
+            committed_at = await self._ledger.settle()
+        except Refusal as refusal:
+            await errors.abort(context, refusal)
+        for index in decided:
+            answer = results[index].WhichOneof("result")
+            if answer is not None and answer != "error" and committed_at is not None:
+                getattr(results[index], answer).decision.committed_at.FromMilliseconds(committed_at)
         return pb.BatchResponse(results=results)
 
     def _fill_result(self, result: pb.OperationResult, kind: str, outcome: Outcome) -> None:
@@ -168,18 +203,28 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         build: Callable[[Any, str, str, int], Any],
         request: Message,
         context: Context,
-    ) -> Outcome:
-        """Decide one request; a refusal ends the call with its status."""
+        respond: Callable[[Outcome], AnswerT],
+    ) -> AnswerT:
+        """Decide one request and answer once it is durable; a refusal ends
+        the call with its status. ``respond`` builds the answer from the state
+        the decision left, before the wait lets other calls change it."""
         call = current_call()
         try:
             item = build(request, call.tenant, call.actor, clock.now_ms())
+            outcome = self._ledger.decide(item)
+            answer = None
+            if outcome.accepted:
+                answer = respond(outcome)
+            # A rejection is journaled (it replays) and waits like an acceptance.
+            committed_at = await self._ledger.settle()
         except Refusal as refusal:
             await errors.abort(context, refusal)
-        outcome = self._ledger.decide(item)
-        if not outcome.accepted:
+        if answer is None:
             await errors.abort(context, _rejection(outcome))
         call.reason = outcome.reason
-        return outcome
+        if committed_at is not None:
+            answer.decision.committed_at.FromMilliseconds(committed_at)
+        return answer
 
     def _reservation(self, outcome: Outcome) -> pb.Reservation | None:
         if outcome.reservation_id is None:
@@ -204,8 +249,115 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
             decision=convert.decision(outcome),
         )
 
+    # The audit trail and the event feed ------------------------------------------
+    #
+    # Both read the journal (the events table), never the engine: a
+    # reservation's history outlives the process, and the feed shows only what
+    # is durable. The queries run off the event loop (holdfast.store.events).
+
+    async def ListEvents(
+        self, request: pb.ListEventsRequest, context: Context
+    ) -> pb.ListEventsResponse:
+        tenant = current_call().tenant
+        try:
+            selected = convert_events.event_filter(request, tenant)
+            size = convert_events.page_size(request)
+            after = convert_events.page_after(request)
+        except Refusal as refusal:
+            await errors.abort(context, refusal)
+        journal = await self._journal(context)
+        # Only what is durable, whatever the writer commits meanwhile.
+        up_to = self._ledger.committed_seq
+        reservation_id = selected.reservation_id
+        if reservation_id is not None and not await journal.has_reservation(tenant, reservation_id):
+            # Another tenant's reservation is not found either.
+            await errors.abort(context, Refusal.reservation_not_found(reservation_id))
+        # One more than asked for says whether there is a next page.
+        stored = await journal.page(selected, after, up_to, size + 1)
+        shown = stored[:size]
+        more = len(stored) > size
+        return pb.ListEventsResponse(
+            events=[convert_events.event(row) for row in shown],
+            next_page_token=encode_page_token(shown[-1].seq) if more else "",
+        )
+
+    async def WatchEvents(
+        self, request: pb.WatchEventsRequest, context: Context
+    ) -> AsyncIterator[pb.Event]:
+        journal = await self._journal(context)
+        next_seq = max(request.from_sequence, 1)
+        oldest = await journal.oldest_seq()
+        first_retained = self._ledger.committed_seq + 1 if oldest is None else oldest
+        if next_seq < first_retained:
+            await errors.abort(context, _not_retained(next_seq, first_retained))
+        while True:
+            committed = self._ledger.committed_seq
+            # Catch up a page at a time, then wait for the writer's next commit.
+            while next_seq <= committed:
+                page = await journal.events_from(next_seq, committed, FEED_PAGE)
+                if not page or page[0].seq != next_seq:
+                    # Retention deleted events this consumer had not read yet.
+                    first_retained = page[0].seq if page else committed + 1
+                    await errors.abort(context, _not_retained(next_seq, first_retained))
+                for row in page:
+                    if row.seq != next_seq:
+                        break  # the next page says what happened
+                    yield convert_events.event(row)
+                    next_seq += 1
+            if self._feed_ended.is_set():
+                return  # drained: the consumer resumes from next_seq elsewhere or later
+            await self._until_committed_or_drained(next_seq - 1)
+
+    def end_watches(self) -> None:
+        """At drain: end every WatchEvents stream (OK) once it has sent what is
+        committed, so shutdown does not wait on consumers that never hang up."""
+        self._feed_ended.set()
+
+    async def _until_committed_or_drained(self, after_seq: int) -> None:
+        committed = asyncio.ensure_future(self._ledger.wait_committed(after_seq))
+        ended = asyncio.ensure_future(self._feed_ended.wait())
+        try:
+            await asyncio.wait((committed, ended), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            committed.cancel()
+            ended.cancel()
+
+    @functools.cached_property
+    def _feed_ended(self) -> asyncio.Event:
+        return asyncio.Event()
+
+    @functools.cached_property
+    def _journal_reader(self) -> JournalReader:
+        # One per servicer: it keeps a read connection per worker thread.
+        return JournalReader(self._ledger.reader)
+
+    async def _journal(self, context: Context) -> JournalReader:
+        """The journal's reader; in memory mode there is none, and the call says so."""
+        if not self._ledger.durable:
+            await errors.abort(context, NO_JOURNAL)
+        return self._journal_reader
+
 
 def _rejection(outcome: Outcome) -> Rejection:
     if outcome.rejection is None:  # pragma: no cover (the core always says why)
         raise AssertionError(f"refused outcome without a rejection: {outcome.reason}")
     return outcome.rejection
+
+
+# The audit trail and the event feed ---------------------------------------------
+
+# Events read from the journal per query while the feed catches up.
+FEED_PAGE = 500
+
+NO_JOURNAL = Refusal(
+    "DEPENDENCY_UNAVAILABLE",
+    "the audit trail and the event feed need the journal; this server runs in memory",
+    {"dependency": "journal", "detail": "running in memory: no journal"},
+)
+
+
+def _not_retained(from_sequence: int, first_retained: int) -> Refusal:
+    return Refusal.invalid(
+        "from_sequence",
+        f"events before {first_retained} are no longer retained (asked from {from_sequence})",
+    )

@@ -54,6 +54,9 @@ class ServerProcess:
             "0.05",
             *self.extra,
         ]
+        if "--database" not in self.extra and "--in-memory" not in self.extra:
+            # State in a file beside the log, never in the working directory.
+            command += ["--database", str(self.log_path.with_suffix(".db"))]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 command,

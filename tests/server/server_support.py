@@ -47,6 +47,9 @@ class ServerProcess:
     """`python -m holdfast serve ...` as a subprocess, its stderr in a file."""
 
     def __init__(self, args: list[str], log_path: Path, env: dict[str, str] | None = None):
+        # State in a file beside the log, never in the working directory.
+        if "--database" not in args and "--in-memory" not in args:
+            args = [*args, "--database", str(log_path.with_suffix(".db"))]
         self.args = args
         self.log_path = log_path
         self.env = {**os.environ, **(env or {})}

@@ -33,15 +33,13 @@ def test_reflection_lists_and_describes_the_services(channel: grpc.Channel) -> N
     assert described.file_descriptor_response.file_descriptor_proto
 
 
-def test_startup_log_says_where_it_listens_and_that_state_is_in_memory(
-    server: ServerProcess,
-) -> None:
+def test_startup_log_says_where_it_listens_and_where_state_is(server: ServerProcess) -> None:
     first = server.log_records()[0]
     assert first["level"] == "INFO"
     assert first["listen"] == server.target
-    assert first["state"] == "memory"
-    assert first["durable"] is False
-    assert "in memory" in first["msg"]
+    assert first["state"] == "sqlite"
+    assert first["durable"] is True
+    assert first["database"] in first["msg"]
 
 
 def test_request_id_is_echoed_or_minted_and_logged(

@@ -7,7 +7,7 @@ for what each does.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
@@ -287,3 +287,42 @@ class AsyncClient:
         """See ``Client.execute_batch``."""
         request = rq.ensure_batch_keys(operations)
         return await self._call(self._stub.ExecuteBatch, request, pb.BatchResponse, timeout)
+
+    # The audit trail and the event feed.
+
+    async def list_events(
+        self,
+        *,
+        reservation_id: str = "",
+        sku: str = "",
+        since: TimeLike | None = None,
+        until: TimeLike | None = None,
+        page_size: int = 0,
+        page_token: str = "",
+        timeout: float | None = None,
+    ) -> pb.ListEventsResponse:
+        """See ``Client.list_events``."""
+        request = rq.list_events_request(
+            reservation_id=reservation_id,
+            sku=sku,
+            since=since,
+            until=until,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        return await self._call(self._stub.ListEvents, request, pb.ListEventsResponse, timeout)
+
+    async def watch_events(
+        self, from_sequence: int = 1, *, timeout: float | None = None
+    ) -> AsyncIterator[pb.Event]:
+        """See ``Client.watch_events``."""
+        call = self._stub.WatchEvents(
+            rq.watch_events_request(from_sequence), timeout=timeout, metadata=self._metadata
+        )
+        try:
+            async for event in call:
+                yield cast(pb.Event, event)
+        except grpc.RpcError as rpc_error:
+            raise error_from_rpc_error(rpc_error, 1, aio=True) from rpc_error
+        finally:
+            call.cancel()  # the caller stopped early: end the stream on the server too

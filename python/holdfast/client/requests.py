@@ -30,6 +30,7 @@ __all__ = [
     "get_availability_request",
     "get_reservation_request",
     "line_requests",
+    "list_events_request",
     "mint_key",
     "record_return_request",
     "release_request",
@@ -38,6 +39,7 @@ __all__ = [
     "set_stock_request",
     "timestamp",
     "unpick_request",
+    "watch_events_request",
 ]
 
 LineLike = pb.LineRequest | tuple[str, str, int]
@@ -258,3 +260,29 @@ def ensure_batch_keys(operations: Iterable[pb.Operation]) -> pb.BatchRequest:
         if not request.idempotency_key:
             request.idempotency_key = mint_key()
     return batch
+
+
+# The audit trail and the event feed.
+
+
+def list_events_request(
+    *,
+    reservation_id: str = "",
+    sku: str = "",
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
+    page_size: int = 0,
+    page_token: str = "",
+) -> pb.ListEventsRequest:
+    return pb.ListEventsRequest(
+        reservation_id=reservation_id,
+        sku=sku,
+        since=_optional_timestamp(since),
+        until=_optional_timestamp(until),
+        page_size=page_size,
+        page_token=page_token,
+    )
+
+
+def watch_events_request(from_sequence: int = 1) -> pb.WatchEventsRequest:
+    return pb.WatchEventsRequest(from_sequence=from_sequence)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
@@ -301,3 +301,51 @@ class Client:
         with ``error_from_rpc_status``). Operations without a key get one."""
         request = rq.ensure_batch_keys(operations)
         return self._call(self._stub.ExecuteBatch, request, pb.BatchResponse, timeout)
+
+    # The audit trail and the event feed.
+
+    def list_events(
+        self,
+        *,
+        reservation_id: str = "",
+        sku: str = "",
+        since: TimeLike | None = None,
+        until: TimeLike | None = None,
+        page_size: int = 0,
+        page_token: str = "",
+        timeout: float | None = None,
+    ) -> pb.ListEventsResponse:
+        """One page of this tenant's journaled events, oldest first: of one
+        reservation (unknown or another tenant's: ``NotFound``), touching one
+        SKU, decided in ``[since, until)``. Pass the answer's ``next_page_token``
+        back for the next page (empty: no more). ``page_size`` 0 takes 100."""
+        request = rq.list_events_request(
+            reservation_id=reservation_id,
+            sku=sku,
+            since=since,
+            until=until,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        return self._call(self._stub.ListEvents, request, pb.ListEventsResponse, timeout)
+
+    def watch_events(
+        self, from_sequence: int = 1, *, timeout: float | None = None
+    ) -> Iterator[pb.Event]:
+        """Every committed event from ``from_sequence`` on, in order, then each
+        new one as it commits; it ends only when the server ends it (drain),
+        the optional ``timeout`` passes, or the caller stops iterating.
+
+        Not retried: after a failure (``Unavailable`` when the server went
+        away) resume with ``from_sequence`` = the last sequence processed + 1.
+        """
+        call = self._stub.WatchEvents(
+            rq.watch_events_request(from_sequence), timeout=timeout, metadata=self._metadata
+        )
+        try:
+            for event in call:
+                yield cast(pb.Event, event)
+        except grpc.RpcError as rpc_error:
+            raise error_from_rpc_error(rpc_error, 1, aio=False) from rpc_error
+        finally:
+            call.cancel()  # the caller stopped early: end the stream on the server too
