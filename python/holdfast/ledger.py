@@ -86,6 +86,7 @@ class Ledger:
             retention_ms=round(settings.audit_retention_days * 86_400_000),
             engine_options=options,
             committed_seq=rebuilt.committed_seq,
+            image=rebuilt.image,
             on_failed=ledger._journal_failed,
             on_rebuilt=ledger._rebuilt,
             on_recovered=lambda: None,

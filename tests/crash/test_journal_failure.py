@@ -130,21 +130,7 @@ def _refused_for_journal(records: Path) -> int:
     )
 
 
-# On a simulated full disk (RLIMIT_FSIZE 0) the rebuild cannot read the WAL
-# database either ("disk I/O error", also through a connection opened before
-# the fault), so reads are refused until the disk is mended: a known gap, kept
-# visible here. Rebuilding from the last snapshot and the committed events
-# held in memory, instead of from the file, would close it.
-KNOWN_GAPS = {
-    "disk_full": pytest.mark.xfail(
-        strict=True, reason="reads are refused while a full disk keeps the rebuild from reading"
-    )
-}
-
-
-@pytest.mark.parametrize(
-    "fault_name", [pytest.param(name, marks=KNOWN_GAPS.get(name, ())) for name in sorted(FAULTS)]
-)
+@pytest.mark.parametrize("fault_name", sorted(FAULTS))
 def test_commitments_refused_while_journal_unwritable_then_resume(
     tmp_path: Path, fault_name: str
 ) -> None:

@@ -63,6 +63,7 @@ class GroupCommit:
         retention_ms: int,
         engine_options: Mapping[str, Any],
         committed_seq: int,
+        image: sqlite.DurableImage,
         on_failed: Callable[[], None],
         on_rebuilt: Callable[[sqlite.Rebuilt], None],
         on_recovered: Callable[[], None],
@@ -87,6 +88,8 @@ class GroupCommit:
         self._pending_calls = 0
         self._progress: asyncio.Future[None] | None = None
         self.committed_seq = committed_seq
+        # Writer thread only: what is durable, to rebuild from without the file.
+        self._image = image
         self.last_committed_at: int | None = None
         self.healthy = True
         # Counters the writer keeps (read them for metrics or tests).
@@ -263,6 +266,8 @@ class GroupCommit:
             self._conn = None
             self._post(self._failed_on_loop, f"{type(e).__name__}: {e}")
             return
+        snapshot = None if group.snapshot is None else (group.snapshot[0], group.snapshot[2])
+        self._image.committed(group.events, snapshot)
         self.transactions += 1
         self.events_written += len(group.events)
         self._commit_s = 0.9 * self._commit_s + 0.1 * (clock.monotonic_s() - started)
@@ -308,6 +313,7 @@ class GroupCommit:
                 if sqlite.max_seq(conn) != rebuilt.committed_seq:
                     # A failed commit that reached the file after all.
                     rebuilt = sqlite.rebuild(conn, self._engine_options)
+                    self._image = rebuilt.image
                     self._post(self._rebuilt_on_loop, rebuilt)
             except Exception as e:
                 if conn is not None:
@@ -321,8 +327,6 @@ class GroupCommit:
             return
 
     def _rebuild(self) -> sqlite.Rebuilt:
-        conn = sqlite.reader(self.path)
-        try:
-            return sqlite.rebuild(conn, self._engine_options)
-        finally:
-            conn.close()
+        # From memory, not the file: a full disk can keep even a reader from
+        # opening the WAL database, and reads must go on from what is durable.
+        return self._image.rebuild(self._engine_options)

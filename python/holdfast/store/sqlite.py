@@ -53,6 +53,35 @@ def reader(path: str) -> sqlite3.Connection:
     return conn
 
 
+@dataclass(slots=True)
+class DurableImage:
+    """What is durable, held in memory: the latest snapshot and the events
+    committed after it. The engine can be rebuilt from it without reading the
+    file, which a full disk or a broken WAL index may not allow."""
+
+    snapshot: tuple[int, bytes] | None
+    events: list[tuple[int, bytes]]
+
+    def rebuild(self, engine_options: Mapping[str, Any]) -> Rebuilt:
+        if self.snapshot is None:
+            snapshot_seq, engine = 0, Engine(**engine_options)
+        else:
+            snapshot_seq = self.snapshot[0]
+            engine = Engine.restore(self.snapshot[1], **engine_options)
+        engine.replay([body for _, body in self.events])
+        engine.check_invariants()
+        return Rebuilt(engine, snapshot_seq, len(self.events), self)
+
+    def committed(
+        self, events: list[tuple[int, bytes]], snapshot: tuple[int, bytes] | None
+    ) -> None:
+        """A group committed: its events, then (if any) the snapshot written after them."""
+        self.events.extend(events)
+        if snapshot is not None:
+            self.snapshot = snapshot
+            self.events = [(seq, body) for seq, body in self.events if seq > snapshot[0]]
+
+
 @dataclass(frozen=True, slots=True)
 class Rebuilt:
     """An engine holding exactly what is durable, and how it was made."""
@@ -60,6 +89,7 @@ class Rebuilt:
     engine: Engine
     snapshot_seq: int
     replayed: int
+    image: DurableImage
 
     @property
     def committed_seq(self) -> int:
@@ -93,12 +123,13 @@ def rebuild(conn: sqlite3.Connection, engine_options: Mapping[str, Any]) -> Rebu
         snapshot_seq, engine = 0, Engine(**engine_options)
     else:
         snapshot_seq, engine = snapshot[0], Engine.restore(snapshot[1], **engine_options)
-    replayed = 0
+    replayed: list[tuple[int, bytes]] = []
     for chunk in events_after(conn, snapshot_seq):
         engine.replay(chunk)
-        replayed += len(chunk)
+        first = snapshot_seq + len(replayed) + 1
+        replayed.extend(zip(range(first, first + len(chunk)), chunk, strict=True))
     engine.check_invariants()
-    return Rebuilt(engine, snapshot_seq, replayed)
+    return Rebuilt(engine, snapshot_seq, len(replayed), DurableImage(snapshot, replayed))
 
 
 def append(
