@@ -10,6 +10,9 @@ __all__ = [
     "MAX_LINE_QUANTITY",
     "MAX_NAME_BYTES",
     "SYSTEM_ACTOR",
+    "BreakerPermit",
+    "BreakerRefusal",
+    "CircuitBreaker",
     "Engine",
     "InvariantViolation",
     "Outcome",
@@ -298,3 +301,77 @@ class Engine:
     def open_holds(self) -> int: ...
     def reservation_count(self) -> int: ...
     def idempotency_key_count(self) -> int: ...
+
+class BreakerTransition(TypedDict):
+    from_state: str
+    to_state: str
+    at: int
+    cause: str
+    """failure_rate, slow_call_rate, wait_elapsed, probes_passed, forced_open, disabled or reset."""
+
+class BreakerMetrics(TypedDict):
+    state: str
+    buffered_calls: int
+    failed_calls: int
+    slow_calls: int
+    failure_rate_bp: int | None
+    """Basis points (hundredths of a percent, rounded down); None until enough calls."""
+    slow_call_rate_bp: int | None
+    not_permitted_calls: int
+    """Calls refused since the breaker entered its current state."""
+
+@final
+class BreakerPermit:
+    """Leave to call the dependency once."""
+
+    @property
+    def permitted(self) -> Literal[True]: ...
+    @property
+    def state(self) -> str: ...
+
+@final
+class BreakerRefusal:
+    """The breaker said no: do not call the dependency; answer with ``reason``."""
+
+    @property
+    def permitted(self) -> Literal[False]: ...
+    @property
+    def breaker(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def retry_after_ms(self) -> int: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+
+@final
+class CircuitBreaker:
+    """A dependency's circuit breaker (resilience4j semantics, count-based window).
+    Every call takes ``now_ms`` (unix milliseconds): the core reads no clock."""
+
+    def __new__(
+        cls,
+        name: str,
+        *,
+        failure_rate_threshold: int = 50,
+        slow_call_rate_threshold: int = 100,
+        slow_call_duration_ms: int = 60_000,
+        sliding_window_size: int = 100,
+        minimum_number_of_calls: int = 100,
+        wait_in_open_ms: int = 60_000,
+        permitted_calls_in_half_open: int = 10,
+        retry_hint_ms: int = 1_000,
+    ) -> CircuitBreaker: ...
+    @property
+    def name(self) -> str: ...
+    def state(self) -> str: ...
+    def try_acquire(self, now_ms: int) -> BreakerPermit | BreakerRefusal: ...
+    def on_success(self, now_ms: int, duration_ms: int) -> None: ...
+    def on_failure(self, now_ms: int, duration_ms: int) -> None: ...
+    def force_open(self, now_ms: int) -> bool: ...
+    def disable(self, now_ms: int) -> bool: ...
+    def reset(self, now_ms: int) -> None: ...
+    def metrics(self) -> BreakerMetrics: ...
+    def drain_transitions(self) -> list[BreakerTransition]: ...

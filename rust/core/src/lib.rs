@@ -3,6 +3,7 @@
 //! Pure Rust: no clock, no files, no sockets, no Python. Callers pass `now`
 //! with every request and drain the journal of events the decisions produce.
 
+pub mod breaker;
 pub mod command;
 pub mod engine;
 pub mod error;

@@ -4,6 +4,7 @@
 //! crate turns Python arguments into core requests and core answers into
 //! Python objects, each in one place.
 
+mod breaker;
 mod convert;
 mod engine;
 mod outcome;
@@ -61,6 +62,9 @@ fn line_states() -> Vec<&'static str> {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<engine::Engine>()?;
+    m.add_class::<breaker::CircuitBreaker>()?;
+    m.add_class::<breaker::BreakerPermit>()?;
+    m.add_class::<breaker::BreakerRefusal>()?;
     m.add_class::<outcome::Outcome>()?;
     m.add_class::<outcome::Rejection>()?;
     m.add(
