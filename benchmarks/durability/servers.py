@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
-
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-PYTHON = sys.executable
+# tests/, for serverproc: these benchmarks run as scripts, outside pytest.
+sys.path.insert(0, str(REPO / "tests"))
 
+from serverproc import PYTHON, ServerProcess, free_port  # noqa: E402
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+__all__ = ["PYTHON", "free_port"]  # used by the benchmark scripts
 
 
 def pin_prefix(core: int | None) -> list[str]:
@@ -50,49 +41,23 @@ def command(mode: str, listen: str, database: Path) -> list[str]:
     raise ValueError(f"unknown mode {mode}")
 
 
-class Server:
-    def __init__(self, argv: list[str], log_path: Path, port: int) -> None:
-        self.port = port
-        self.log_path = log_path
-        with log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                argv,
-                cwd=REPO,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
+class Server(ServerProcess):
+    """A launched server (any argv that listens on 127.0.0.1:port), its output in log_path."""
 
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
+    def __init__(self, argv: list[str], log_path: Path, port: int) -> None:
+        super().__init__(log_path, port)
+        self.launch(argv)
 
     def wait_serving(self, timeout: float = 120.0, poll: float = 0.01) -> float:
         """Seconds from now until health says SERVING."""
-        began = time.monotonic()
-        with grpc.insecure_channel(self.target) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            while time.monotonic() - began < timeout:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
-                try:
-                    answer = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
-                    if answer.status == health_pb2.HealthCheckResponse.SERVING:
-                        return time.monotonic() - began
-                except grpc.RpcError:
-                    pass
-                time.sleep(poll)
-        raise RuntimeError(f"not SERVING after {timeout} s")
+        return super().wait_serving(timeout, poll)
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM; a server that hangs is killed, and the figures still get written."""
+        try:
+            return super().stop(timeout)
+        except AssertionError:
+            return self.wait()  # the exit code of the kill
 
 
 def start(mode: str, workdir: Path, core: int | None) -> Server:

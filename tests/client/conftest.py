@@ -25,7 +25,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield process
     finally:
         code = process.stop()
-    assert code == 0, f"server did not drain cleanly on SIGTERM ({code}):\n{process.log()}"
+    assert code == 0, f"server did not drain cleanly on SIGTERM ({code}):\n{process.log_text()}"
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DurableServer]:
     process.start()
     yield process
     code = process.stop()
-    assert code == 0, f"server did not drain cleanly ({code}):\n{process.log()}"
+    assert code == 0, f"server did not drain cleanly ({code}):\n{process.log_text()}"
 
 
 @pytest.fixture

@@ -23,10 +23,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     try:
         process.wait_serving()
     except BaseException:
-        process.terminate()
+        process.stop()
         raise
     yield process
-    code = process.terminate()
+    code = process.stop()
     assert code == 0, process.log_text()
 
 

@@ -3,12 +3,6 @@ decoders for the rich error details a client reads."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -18,20 +12,12 @@ from typing import Any
 import grpc
 from google.protobuf import timestamp_pb2
 from google.rpc import error_details_pb2, status_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
+from serverproc import SERVICE, START_TIMEOUT_S, free_port, serve_command
+from serverproc import ServerProcess as _ServerProcess
 
-REPO = Path(__file__).resolve().parents[2]
-SERVICE = "holdfast.v1.InventoryService"
+__all__ = ["SERVICE", "free_port"]  # re-exported for the tests here
 DOMAIN = "holdfast.v1"
-START_TIMEOUT_S = 60.0  # a cold interpreter on a busy 2-core machine
-STOP_TIMEOUT_S = 30.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def unique(prefix: str) -> str:
@@ -43,98 +29,31 @@ def ts(seconds: int, nanos: int = 0) -> timestamp_pb2.Timestamp:
     return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
 
 
-class ServerProcess:
-    """`python -m holdfast serve ...` as a subprocess, its stderr in a file."""
+class ServerProcess(_ServerProcess):
+    """`python -m holdfast serve ARGS` as a subprocess, only its stderr in the log.
 
-    def __init__(self, args: list[str], log_path: Path, env: dict[str, str] | None = None):
+    ARGS name the listen address; health is asked about the inventory service.
+    """
+
+    def __init__(self, args: list[str], log_path: Path, port: int = 0) -> None:
+        super().__init__(log_path, port, health_service=SERVICE, stdout_to_log=False)
         # State in a file beside the log, never in the working directory.
         if "--database" not in args and "--in-memory" not in args:
             args = [*args, "--database", str(log_path.with_suffix(".db"))]
         self.args = args
-        self.log_path = log_path
-        self.env = {**os.environ, **(env or {})}
-        self.process: subprocess.Popen[bytes] | None = None
-        self.port = 0
 
     @classmethod
     def on_free_port(cls, log_path: Path, *extra: str) -> ServerProcess:
         port = free_port()
-        server = cls(["--listen", f"127.0.0.1:{port}", *extra], log_path)
-        server.port = port
-        return server
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return cls(["--listen", f"127.0.0.1:{port}", *extra], log_path, port)
 
     def start(self) -> ServerProcess:
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "holdfast", "serve", *self.args],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-                cwd=REPO,
-                env=self.env,
-            )
+        self.launch(serve_command(*self.args))
         return self
 
     def run_to_exit(self, timeout: float = START_TIMEOUT_S) -> int:
         """For a server expected to refuse to start."""
-        self.start()
-        assert self.process is not None
-        return self.process.wait(timeout=timeout)
-
-    def wait_serving(self, timeout: float = START_TIMEOUT_S) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + timeout
-        with grpc.insecure_channel(self.target) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            while True:
-                code = self.process.poll()
-                if code is not None:
-                    raise AssertionError(f"server exited with {code} at start:\n{self.log_text()}")
-                try:
-                    reply = stub.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=1)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.RpcError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"server not SERVING after {timeout}s:\n{self.log_text()}")
-                time.sleep(0.05)
-
-    def signal(self, signum: int = signal.SIGTERM) -> None:
-        assert self.process is not None
-        self.process.send_signal(signum)
-
-    def wait(self, timeout: float = STOP_TIMEOUT_S) -> int:
-        assert self.process is not None
-        return self.process.wait(timeout=timeout)
-
-    def terminate(self) -> int:
-        """SIGTERM, then the exit code (killing it if it does not stop in time)."""
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.signal(signal.SIGTERM)
-        try:
-            return self.wait()
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def log_records(self) -> list[dict[str, Any]]:
-        records = []
-        for line in self.log_text().splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return records
+        return self.start().wait(timeout)
 
 
 def wait_for_log(

@@ -65,7 +65,7 @@ def test_sigterm_lets_in_flight_calls_finish_and_reports_not_serving(tmp_path: P
 
         assert server.wait() == 0
     finally:
-        server.terminate()
+        server.stop()
     messages = [r["msg"] for r in server.log_records()]
     assert "draining" in messages
     assert messages[-1] == "stopped"

@@ -3,13 +3,8 @@ requests built the short way, and the file read from the test's own process."""
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -18,95 +13,44 @@ from typing import Any
 import grpc
 from google.protobuf import timestamp_pb2
 from google.rpc import error_details_pb2, status_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from holdfast.v1 import inventory_pb2 as pb
 from holdfast.v1 import inventory_pb2_grpc
-
-REPO = Path(__file__).resolve().parents[2]
-SERVICE = "holdfast.v1.InventoryService"
-START_TIMEOUT_S = 60.0  # a cold interpreter on a busy 2-core machine
-STOP_TIMEOUT_S = 30.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from serverproc import SERVICE, ServerProcess, serve_command
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-class Server:
-    """``python -m holdfast serve --database <file>``; restartable on the same file and port."""
+class Server(ServerProcess):
+    """``python -m holdfast serve --database <file>``; restartable on the same file and port.
+
+    Each start logs to a file of its own (``server-N.log``) in ``directory``.
+    """
 
     def __init__(self, directory: Path, *extra: str) -> None:
+        self.starts = 0
+        super().__init__(self._log_for(directory, 0), health_service=SERVICE)
         self.database = directory / "holdfast.db"
         self.directory = directory
         self.extra = extra
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
 
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def log_path(self) -> Path:
-        return self.directory / f"server-{self.starts}.log"
+    @staticmethod
+    def _log_for(directory: Path, starts: int) -> Path:
+        return directory / f"server-{starts}.log"
 
     def start(self) -> Server:
         self.starts += 1
-        command = [sys.executable, "-m", "holdfast", "serve", "--listen", self.target]
-        command += ["--database", str(self.database), "--sweep-interval", "0.05", *self.extra]
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                command, cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+        self.log_path = self._log_for(self.directory, self.starts)
+        self.launch(
+            serve_command(
+                "--listen", self.target, "--database", str(self.database),
+                "--sweep-interval", "0.05", *self.extra,
             )
+        )  # fmt: skip
         self.wait_serving()
         return self
-
-    def wait_serving(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        with grpc.insecure_channel(self.target) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise AssertionError(f"server exited at start:\n{self.log_text()}")
-                try:
-                    reply = stub.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=1)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.RpcError:
-                    time.sleep(0.05)
-        raise AssertionError(f"server not serving in time:\n{self.log_text()}")
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        assert self.process is not None
-        self.process.send_signal(signum)
-        code = self.process.wait(timeout=STOP_TIMEOUT_S)
-        self.process = None
-        return code
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=STOP_TIMEOUT_S)
-        self.process = None
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def log_records(self) -> list[dict[str, Any]]:
-        records = []
-        for line in self.log_text().splitlines():
-            if line.startswith("{"):
-                records.append(json.loads(line))
-        return records
 
     def record(self, message_start: str) -> dict[str, Any]:
         for record in self.log_records():

@@ -5,7 +5,6 @@ refuses new commitments before the engine decides them."""
 from __future__ import annotations
 
 import asyncio
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,7 +66,7 @@ async def test_concurrent_calls_share_transactions_and_are_answered_after_commit
         assert millis(answer.decision.committed_at) >= millis(answer.decision.decided_at)
     # Many answers share one commit time: one transaction each time.
     assert len({millis(a.decision.committed_at) for a in answers}) < CALLS / 4
-    assert server.stop(signal.SIGTERM) == 0
+    assert server.stop() == 0
     closed = server.record("journal closed")
     # The stock count, the reserves and the shutdown snapshot: far fewer
     # transactions than calls.

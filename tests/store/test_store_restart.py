@@ -4,7 +4,6 @@ whether the server stopped gracefully (and wrote a snapshot) or was killed
 
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 
@@ -56,7 +55,7 @@ def test_restart_keeps_reservations_history_and_idempotency_keys(tmp_path: Path,
         if stop == "SIGKILL":
             server.kill()
         else:
-            assert server.stop(signal.SIGTERM) == 0
+            assert server.stop() == 0
         server.start()
         started = server.record("holdfast listening")
         assert started["state"] == "sqlite"
@@ -119,7 +118,7 @@ def test_graceful_shutdown_writes_a_snapshot_of_every_event(tmp_path: Path) -> N
             stub.Reserve(reserve(sku))
         conn = server.read()
         assert conn.execute("SELECT count(*) FROM snapshots").fetchone()[0] == 0
-        assert server.stop(signal.SIGTERM) == 0
+        assert server.stop() == 0
         (snapshot_seq,) = conn.execute("SELECT max(seq) FROM snapshots").fetchone()
         (last_event,) = conn.execute("SELECT max(seq) FROM events").fetchone()
         assert snapshot_seq == last_event
