@@ -8,7 +8,7 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.deps-installed
 # Keep in step with pyproject.toml's dependencies and dev extra.
 RUNTIME_DEPS := "grpcio>=1.66" "grpcio-status>=1.66" "grpcio-health-checking>=1.66" \
-	"grpcio-reflection>=1.66" "protobuf>=5.28"
+	"grpcio-reflection>=1.66" "protobuf>=5.28" "prometheus-client>=0.20"
 DEV_DEPS := "maturin>=1.7,<2" "pytest>=8" "pytest-asyncio>=0.24" "hypothesis>=6.100" \
 	"pytest-benchmark>=4" "ruff>=0.5" "mypy>=1.10" "grpcio-tools>=1.66" \
 	"mypy-protobuf>=3.6" "types-protobuf"

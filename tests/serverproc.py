@@ -83,7 +83,9 @@ class ServerProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=log if self.stdout_to_log else subprocess.DEVNULL,
                 stderr=log,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                # Test servers serve no /metrics unless a test asks (by flag):
+                # many run side by side and would share the default port.
+                env={"HOLDFAST_METRICS_LISTEN": "", **os.environ, "PYTHONUNBUFFERED": "1"},
             )
 
     def wait_serving(self, timeout: float = START_TIMEOUT_S, poll: float = 0.05) -> float:

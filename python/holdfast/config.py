@@ -67,6 +67,8 @@ class Settings:
     journal_timeout_seconds: float = 5.0
     # How often expired idempotency keys are purged (journaled).
     idempotency_purge_seconds: float = 3600.0
+    # Where Prometheus scrapes GET /metrics over HTTP; "" serves no endpoint.
+    metrics_listen: str = "127.0.0.1:9464"
 
     @property
     def host(self) -> str:
@@ -109,6 +111,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "journal_probe_seconds": float,
     "journal_timeout_seconds": float,
     "idempotency_purge_seconds": float,
+    "metrics_listen": str,
 }
 _NAMES = tuple(f.name for f in dataclasses.fields(Settings))
 assert set(_PARSERS) == set(_NAMES), "every setting needs a parser"
@@ -148,6 +151,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--journal-probe-seconds", metavar="SECONDS", type=float, default=s)
     parser.add_argument("--journal-timeout-seconds", metavar="SECONDS", type=float, default=s)
     parser.add_argument("--idempotency-purge-seconds", metavar="SECONDS", type=float, default=s)
+    parser.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        default=s,
+        help='Prometheus /metrics over HTTP, default 127.0.0.1:9464; "" for none',
+    )
 
 
 def load(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
@@ -228,6 +237,16 @@ def validate(settings: Settings) -> None:
             "so only loopback addresses (127.0.0.1, ::1, localhost) are allowed; "
             "pass --insecure (or HOLDFAST_INSECURE=1) to accept plaintext on this address"
         )
+    if settings.metrics_listen:
+        try:
+            metrics_host, _ = split_listen(settings.metrics_listen)
+        except ConfigError as e:
+            raise ConfigError(f"metrics_{e}") from None
+        if not settings.insecure and not is_loopback(metrics_host):
+            raise ConfigError(
+                f"refusing to serve metrics on {settings.metrics_listen} in plaintext: "
+                "only loopback addresses are allowed without --insecure (HOLDFAST_INSECURE=1)"
+            )
     if settings.sweep_interval <= 0:
         raise ConfigError("sweep_interval must be greater than 0 seconds")
     if settings.grace_seconds < 0 or settings.drain_seconds < 0:

@@ -18,12 +18,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from holdfast import clock
 from holdfast.logs import fields
+
+if TYPE_CHECKING:
+    from holdfast.metrics import Metrics
 
 TENANT_KEY = "x-holdfast-tenant"
 ACTOR_KEY = "x-holdfast-actor"
@@ -77,8 +80,9 @@ class Activity:
 
 
 class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self) -> None:
+    def __init__(self, metrics: Metrics | None = None) -> None:
         self.activity = Activity()
+        self._metrics = metrics
 
     async def intercept_service(
         self,
@@ -91,7 +95,9 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return None
         method: str = handler_call_details.method
         metadata = {m.key: m.value for m in handler_call_details.invocation_metadata or ()}
-        observe = _observer(method, metadata)
+        # Whether the answer is a stream: its length says nothing of latency.
+        streaming = handler.unary_stream is not None or handler.stream_stream is not None
+        observe = _observer(method, metadata, self._metrics, streaming)
         if handler.unary_unary is not None:
             unary = _wrap(handler.unary_unary, observe, self.activity)
             return handler._replace(unary_unary=unary)
@@ -132,7 +138,9 @@ def _wrap(
     return unary
 
 
-def _observer(method: str, metadata: dict[str, Any]) -> Observer:
+def _observer(
+    method: str, metadata: dict[str, Any], metrics: Metrics | None, streaming: bool
+) -> Observer:
     @asynccontextmanager
     async def observe(context: Any) -> AsyncIterator[Call]:
         call = Call(
@@ -169,13 +177,18 @@ def _observer(method: str, metadata: dict[str, Any]) -> Observer:
             )
         finally:
             _current.reset(token)
+            seconds = clock.monotonic_s() - started
+            if metrics is not None:
+                # The RPC's path (/package.Service/Method) without its slash.
+                name = method.lstrip("/")
+                metrics.called(name, code, call.reason, seconds, streaming=streaming)
             log.info(
                 "call",
                 extra=fields(
                     method=method,
                     code=code,
                     reason=call.reason,
-                    duration_ms=round((clock.monotonic_s() - started) * 1000, 3),
+                    duration_ms=round(seconds * 1000, 3),
                     request_id=call.request_id,
                     tenant=call.tenant,
                     actor=call.actor,

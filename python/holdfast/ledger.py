@@ -27,11 +27,13 @@ from holdfast import Engine, Outcome, clock
 from holdfast.config import Settings
 from holdfast.errors import Refusal
 from holdfast.logs import fields
+from holdfast.metrics import Census, JournalState
 from holdfast.store import sqlite
 from holdfast.store.group_commit import GroupCommit, JournalWriteError
 
 if TYPE_CHECKING:  # names of the stub only
     from holdfast._core import BatchItem, PositionView, ReservationView
+    from holdfast.metrics import Metrics
 
 log = logging.getLogger("holdfast.ledger")
 
@@ -53,6 +55,8 @@ class Ledger:
         self._snapshot_seq = engine.next_seq - 1
         # How the durable state was loaded at start-up (logged by the server).
         self.loaded: dict[str, Any] = {}
+        # Business outcomes counted as decided (set by the server; None: not counted).
+        self.metrics: Metrics | None = None
 
     @classmethod
     def in_memory(cls, settings: Settings) -> Ledger:
@@ -138,16 +142,24 @@ class Ledger:
         too small to be worth releasing the GIL as the batch call does.
         """
         self._admit()
+        self._expire_before(item[4])
         method = getattr(self._live, item[0])
         outcome = cast(Outcome, method(*item[1:]))
         self._record(calls=1)
+        if self.metrics is not None:
+            self.metrics.decided(item, outcome, self._held_units(item, outcome))
         return outcome
 
     def decide_batch(self, items: Sequence[BatchItem]) -> list[Outcome]:
         """Many requests in order, in one crossing into the core."""
         self._admit()
+        if items:
+            self._expire_before(items[0][4])
         outcomes = self._live.execute_batch(list(items))
         self._record(calls=1)
+        if self.metrics is not None:
+            for item, outcome in zip(items, outcomes, strict=True):
+                self.metrics.decided(item, outcome, self._held_units(item, outcome))
         return outcomes
 
     async def settle(self) -> int | None:
@@ -156,10 +168,14 @@ class Ledger:
         Raises :class:`Refusal` (DEPENDENCY_UNAVAILABLE) if it never will be."""
         if self.store is None:
             return None
+        started = clock.monotonic_s()
         try:
-            return await self.store.settle()
+            committed_at = await self.store.settle()
         except JournalWriteError as e:
             raise Refusal.journal_unavailable(self._retry_s, str(e)) from None
+        if self.metrics is not None:
+            self.metrics.waited_for_commit(clock.monotonic_s() - started)
+        return committed_at
 
     def expire_due(self, now: int) -> list[str]:
         """Expire every hold due at ``now``; the expired reservation ids.
@@ -170,6 +186,8 @@ class Ledger:
             return []
         expired = self._live.expire_due(now)
         self._record(calls=0)
+        if self.metrics is not None:
+            self.metrics.expired(len(expired))
         return expired
 
     def purge_idempotency(self, now: int) -> int:
@@ -229,6 +247,37 @@ class Ledger:
         # Logged at exit, so never refused (0 while a failed commit is rebuilt).
         return 0 if self._engine is None else self._engine.open_holds()
 
+    # For metrics, read at scrape time on the event loop ----------------------------
+
+    def census(self) -> Census | None:
+        """What the engine holds now; None while a failed commit is rebuilt."""
+        engine = self._engine
+        if engine is None:
+            return None
+        overcommitted = engine.overcommitted()
+        since = [p["overcommitted_since"] for p in overcommitted]
+        known = [s for s in since if s is not None]
+        return Census(
+            open_holds=engine.open_holds(),
+            reservations=engine.reservation_count(),
+            idempotency_keys=engine.idempotency_key_count(),
+            overcommitted_positions=len(overcommitted),
+            oldest_overcommitted_since=min(known) if known else None,
+        )
+
+    def journal_state(self) -> JournalState | None:
+        """The journal's counters and health; None in memory mode."""
+        store = self.store
+        if store is None:
+            return None
+        return JournalState(
+            healthy=store.healthy,
+            transactions=store.transactions,
+            events=store.events_written,
+            # GroupCommit keeps no public depth yet: its count of calls waiting.
+            queue_depth=store._pending_calls,
+        )
+
     # Inside ------------------------------------------------------------------------
 
     @property
@@ -252,6 +301,19 @@ class Ledger:
             raise Refusal.journal_unavailable(self._retry_s, "the last commit failed")
         if store.full:
             raise Refusal.overloaded(self._settings.commit_queue_limit, store.retry_after_s)
+
+    def _expire_before(self, now: int) -> None:
+        # The engine expires what is due before every decision anyway; doing
+        # it here first counts those expirations (the engine returns their
+        # ids only from expire_due). Batches share one ``now`` (the servicer's).
+        self.expire_due(now)
+
+    def _held_units(self, item: BatchItem, outcome: Outcome) -> int | None:
+        """Units a partial reserve holds (a full one holds what it asked for)."""
+        if outcome.reason != "PARTIALLY_RESERVED" or outcome.reservation_id is None:
+            return None
+        view = self._live.reservation(item[1], outcome.reservation_id)
+        return None if view is None else sum(line["quantity"] for line in view["lines"])
 
     def _record(self, calls: int) -> None:
         events = self._live.drain_journal()

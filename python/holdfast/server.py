@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 import logging
 import signal
 import sqlite3
@@ -20,10 +21,11 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from holdfast import InvariantViolation, clock
-from holdfast.config import Settings
+from holdfast.config import Settings, split_listen
 from holdfast.interceptors import Activity, CallInterceptor
 from holdfast.ledger import Ledger
 from holdfast.logs import fields
+from holdfast.metrics import Endpoint, Metrics
 from holdfast.servicer import InventoryServicer
 from holdfast.store.housekeeping import housekeep
 from holdfast.store.schema import SchemaError
@@ -122,13 +124,45 @@ def describe_state(settings: Settings, ledger: Ledger) -> tuple[str, dict[str, o
     )
 
 
+def version() -> str:
+    try:
+        return importlib.metadata.version("holdfast")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree
+        return "unknown"
+
+
+async def start_metrics(
+    settings: Settings, metrics: Metrics
+) -> tuple[Endpoint | None, str, OSError | None]:
+    """Serve /metrics if asked: the endpoint, its URL ("" when none), and
+    why it could not be served.
+
+    A port that cannot be bound is not fatal (the caller logs it as an
+    error): commitments matter more than their graphs, and Prometheus sees
+    the target down.
+    """
+    if not settings.metrics_listen:
+        return None, "", None
+    host, port = split_listen(settings.metrics_listen)
+    endpoint = Endpoint(metrics)
+    try:
+        bound = await endpoint.start(host, port)
+    except OSError as e:
+        return None, "", e
+    shown = f"[{host}]" if ":" in host else host
+    return endpoint, f"http://{shown}:{bound}/metrics", None
+
+
 async def serve(settings: Settings) -> int:
     opened = await open_ledger(settings)
     if isinstance(opened, int):
         return opened
     ledger = opened
+    metrics = Metrics(version())
+    ledger.metrics = metrics
     health = HealthServicer()
-    interceptor = CallInterceptor()
+    interceptor = CallInterceptor(metrics)
+    metrics.watch(ledger.census, ledger.journal_state, lambda: interceptor.activity.running)
     server, servicer = build(settings, ledger, health, interceptor)
     try:
         port = server.add_insecure_port(settings.listen)
@@ -137,21 +171,31 @@ async def serve(settings: Settings) -> int:
         await ledger.close()
         return 1
     await server.start()
+    # Scrapable before SERVING, so a healthy server is never an unwatched one.
+    endpoint, metrics_url, unserved = await start_metrics(settings, metrics)
     for service in ("", SERVICE_NAME):
         await health.set(service, health_pb2.HealthCheckResponse.SERVING)
     listen = f"{settings.listen.rpartition(':')[0]}:{port}"
     state, facts = describe_state(settings, ledger)
+    scraped = f"; metrics on {metrics_url}" if metrics_url else "; no metrics endpoint"
     log.info(
-        f"holdfast listening on {listen}; {state}",
+        f"holdfast listening on {listen}; {state}{scraped}",
         extra=fields(
             listen=listen,
             port=port,
+            metrics_url=metrics_url,
             **facts,
             durable=ledger.durable,
             rule_version=ledger.rule_version,
             sweep_interval_s=settings.sweep_interval,
         ),
     )
+    if unserved is not None:
+        log.error(
+            f"cannot serve metrics on {settings.metrics_listen}: {unserved}; "
+            "serving without /metrics",
+            extra=fields(metrics_listen=settings.metrics_listen),
+        )
     sweeper = asyncio.create_task(sweep_expired(ledger, settings.sweep_interval))
     keeper = asyncio.create_task(housekeep(ledger, settings))
 
@@ -182,6 +226,8 @@ async def serve(settings: Settings) -> int:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    if endpoint is not None:
+        await endpoint.stop()
     # In-flight calls are done: the last snapshot covers every decision.
     await ledger.close()
     log.info("stopped", extra=fields(open_holds=ledger.open_holds()))
