@@ -18,7 +18,7 @@ PROTO_STAMP := python/holdfast/v1/inventory_pb2.py
 RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml pyproject.toml
 EXT_STAMP := $(VENV)/.ext-built
 
-.PHONY: run test test-rust test-python lint fmt bench clean setup build
+.PHONY: run test test-rust test-python lint fmt bench clean setup build promtool
 
 run: build
 	$(PY) -m holdfast serve $(ARGS)
@@ -28,10 +28,18 @@ test: build test-rust test-python
 test-rust:
 	cargo test --workspace --exclude holdfast-python --features holdfast-core/check-invariants
 
-test-python: build
+test-python: build promtool
 	$(PY) -m pytest
 
 setup: $(STAMP)
+
+# tests/ops validates the alert rules with promtool, from Debian's prometheus
+# package; installed here when missing (needs root, as on CI and dev machines).
+promtool:
+	@command -v promtool >/dev/null || { \
+		echo "installing promtool (Debian package prometheus)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
