@@ -142,10 +142,10 @@ class Ledger:
         too small to be worth releasing the GIL as the batch call does.
         """
         self._admit()
-        self._expire_before(item[4])
         method = getattr(self._live, item[0])
         outcome = cast(Outcome, method(*item[1:]))
         self._record(calls=1)
+        self._count_expired()
         if self.metrics is not None:
             self.metrics.decided(item, outcome, self._held_units(item, outcome))
         return outcome
@@ -153,10 +153,9 @@ class Ledger:
     def decide_batch(self, items: Sequence[BatchItem]) -> list[Outcome]:
         """Many requests in order, in one crossing into the core."""
         self._admit()
-        if items:
-            self._expire_before(items[0][4])
         outcomes = self._live.execute_batch(list(items))
         self._record(calls=1)
+        self._count_expired()
         if self.metrics is not None:
             for item, outcome in zip(items, outcomes, strict=True):
                 self.metrics.decided(item, outcome, self._held_units(item, outcome))
@@ -186,8 +185,7 @@ class Ledger:
             return []
         expired = self._live.expire_due(now)
         self._record(calls=0)
-        if self.metrics is not None:
-            self.metrics.expired(len(expired))
+        self._count_expired()
         return expired
 
     def purge_idempotency(self, now: int) -> int:
@@ -302,11 +300,12 @@ class Ledger:
         if store.full:
             raise Refusal.overloaded(self._settings.commit_queue_limit, store.retry_after_s)
 
-    def _expire_before(self, now: int) -> None:
-        # The engine expires what is due before every decision anyway; doing
-        # it here first counts those expirations (the engine returns their
-        # ids only from expire_due). Batches share one ``now`` (the servicer's).
-        self.expire_due(now)
+    def _count_expired(self) -> None:
+        # Every decision sweeps due holds first, inside the engine; the engine
+        # counts them, so nothing here sweeps a second time to count.
+        expired = self._live.take_expired_count()
+        if self.metrics is not None:
+            self.metrics.expired(expired)
 
     def _held_units(self, item: BatchItem, outcome: Outcome) -> int | None:
         """Units a partial reserve holds (a full one holds what it asked for)."""

@@ -357,6 +357,11 @@ impl Engine {
             .collect()
     }
 
+    /// Holds expired (by any request's sweep or expire_due) since the last call.
+    fn take_expired_count(&mut self) -> u64 {
+        self.inner.take_expired_count()
+    }
+
     /// Forget idempotency keys past their retention; returns how many.
     fn purge_idempotency(&mut self, now: i64) -> usize {
         self.inner.purge_idempotency(now)

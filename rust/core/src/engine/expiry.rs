@@ -58,9 +58,16 @@ impl Engine {
                 },
             };
             expired.push(reservation.id);
+            self.expired_untaken += 1;
             self.commit(event, Some(slot));
         }
         expired
+    }
+
+    /// How many holds sweeps expired since the last call (every request
+    /// sweeps first, so callers count expiries without sweeping themselves).
+    pub fn take_expired_count(&mut self) -> u64 {
+        std::mem::take(&mut self.expired_untaken)
     }
 
     /// Holds currently open (reservations with at least one held line).

@@ -123,6 +123,9 @@ pub struct Engine {
     minted: u64,
     journal: Vec<Event>,
     fingerprint_buffer: Vec<u8>,
+    /// Holds expired by sweeps since the caller last took the count: for
+    /// metrics, not state (not in snapshots, not touched by replay).
+    expired_untaken: u64,
 }
 
 impl Engine {
@@ -146,6 +149,7 @@ impl Engine {
             minted: 0,
             journal: Vec::new(),
             fingerprint_buffer: Vec::new(),
+            expired_untaken: 0,
         }
     }
 

@@ -119,4 +119,24 @@ fn stale_heap_entries_are_skipped() {
     assert!(engine.expire_due(1_000 + 900_000).is_empty());
     assert_eq!(engine.expire_due(1_000 + 5_000_000).len(), 1);
     assert!(engine.expiry.is_empty());
+    assert_eq!(engine.take_expired_count(), 1);
+    assert_eq!(engine.take_expired_count(), 0, "taking the count resets it");
+}
+
+#[test]
+fn expiries_swept_by_a_request_are_counted() {
+    let (mut engine, _) = stocked();
+    // A later request sweeps the due hold before deciding.
+    let later = Request {
+        meta: Meta::new("shop", "count-2", "tester", 1_000 + 900_000),
+        command: Command::SetStock {
+            sku: "sku".into(),
+            location: "loc".into(),
+            on_hand: 10,
+            source_sequence: 2,
+            as_of: None,
+        },
+    };
+    assert!(engine.execute(&later).is_accepted());
+    assert_eq!(engine.take_expired_count(), 1);
 }
