@@ -17,6 +17,7 @@ __all__ = [
     "InvariantViolation",
     "Outcome",
     "Rejection",
+    "feasibility_verdict",
     "is_reservation_id",
     "line_states",
     "reason_catalogue",
@@ -39,6 +40,8 @@ def reason_catalogue() -> list[tuple[str, int, str, int, bool, str]]:
 
 def line_states() -> list[str]: ...
 def is_reservation_id(text: str) -> bool: ...
+def feasibility_verdict(answer: str, when_unavailable: str) -> tuple[str, str | None]:
+    """The core's verdict on a feasibility answer under a policy."""
 
 @final
 class Rejection:
@@ -140,6 +143,13 @@ BatchItem = (
 """(operation, tenant, idempotency_key, actor, now, *arguments of the method of that name).
 A missing ``as_of`` (None) means "at the decision time"; it stays None in the fingerprint,
 so a retry without it replays."""
+
+class AuditDifference(TypedDict):
+    sku: str
+    location: str
+    bucket: str
+    stored: int
+    from_lines: int
 
 @final
 class Engine:
@@ -292,6 +302,8 @@ class Engine:
     @staticmethod
     def event_summary(event: bytes) -> EventSummary: ...
     def snapshot(self) -> bytes: ...
+    def audit(self) -> list[AuditDifference]: ...
+    def inject_bucket_drift(self, sku: str, location: str, bucket: str, delta: int) -> bool: ...
     def check_invariants(self) -> None: ...
     def reservation(self, tenant: str, reservation_id: str) -> ReservationView | None: ...
     def position(self, sku: str, location: str) -> PositionView | None: ...
@@ -376,3 +388,4 @@ class CircuitBreaker:
     def reset(self, now_ms: int) -> None: ...
     def metrics(self) -> BreakerMetrics: ...
     def drain_transitions(self) -> list[BreakerTransition]: ...
+    def poll(self, now_ms: int) -> BreakerTransition | None: ...

@@ -8,6 +8,7 @@ pub mod command;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod feasibility;
 pub mod idempotency;
 pub mod ids;
 pub mod limits;

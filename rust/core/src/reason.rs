@@ -122,6 +122,7 @@ catalogue! {
     CHANNEL_CAP_REACHED = 32, FailedPrecondition, false, "The channel already holds as much of this position as the rules allow.";
     CAPACITY_EXCEEDED = 33, FailedPrecondition, true, "The location's daily pick capacity is used up for the promised day.";
     CUTOFF_MISSED = 34, FailedPrecondition, false, "The carrier cutoff for the promised ship date has passed.";
+    INFEASIBLE = 35, FailedPrecondition, false, "The external feasibility check said the request cannot be fulfilled; nothing was held.";
     // Refusals decided by the service around the core.
     OVERLOADED = 40, ResourceExhausted, true, "The service is at capacity; retry after the delay given.";
     DEPENDENCY_UNAVAILABLE = 41, Unavailable, true, "A dependency's circuit breaker is open; retry after the delay given.";

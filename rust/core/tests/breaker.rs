@@ -542,3 +542,25 @@ fn bad_settings_are_refused_naming_the_field() {
     }
     assert!(CircuitBreaker::new("journal", BreakerConfig::default()).is_ok());
 }
+
+#[test]
+fn poll_half_opens_after_the_wait_without_taking_a_probe() {
+    let mut breaker = CircuitBreaker::new("journal", config()).unwrap();
+    for at in 0..4 {
+        breaker.try_acquire(at).unwrap();
+        breaker.on_failure(at, 1);
+    }
+    assert_eq!(breaker.state(), Open);
+    assert_eq!(breaker.poll(1_002), None, "the wait has not passed");
+    assert_eq!(breaker.state(), Open);
+    let moved = breaker.poll(1_003).expect("the wait has passed");
+    assert_eq!(moved, t(Open, HalfOpen, 1_003, C::WaitElapsed));
+    // Both probes are still there to be taken.
+    assert!(breaker.try_acquire(1_004).is_ok());
+    assert!(breaker.try_acquire(1_004).is_ok());
+    assert!(breaker.try_acquire(1_004).is_err());
+    // Nothing to do outside OPEN.
+    assert_eq!(breaker.poll(9_999), None);
+    breaker.force_open(10_000);
+    assert_eq!(breaker.poll(99_999), None, "FORCED_OPEN waits for an operator");
+}

@@ -174,6 +174,15 @@ impl CircuitBreaker {
         Ok(())
     }
 
+    /// OPEN to HALF_OPEN once the wait has passed, without taking a probe;
+    /// the transition (as drain_transitions gives it), or None.
+    fn poll<'py>(&mut self, py: Python<'py>, now_ms: i64) -> PyResult<Option<Bound<'py, PyDict>>> {
+        self.inner
+            .poll(now_ms)
+            .map(|t| transition(py, &t))
+            .transpose()
+    }
+
     /// Whether the state changed (False if already FORCED_OPEN).
     fn force_open(&mut self, now_ms: i64) -> bool {
         self.inner.force_open(now_ms).is_some()

@@ -4,6 +4,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
+use holdfast_core::state::Bucket;
 use holdfast_core::{limits, Command, Config, Engine as CoreEngine, Event, Request};
 
 use crate::convert;
@@ -441,6 +442,40 @@ impl Engine {
 
     fn snapshot<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.inner.snapshot())
+    }
+
+    /// Every stored bucket that disagrees with its reservation lines:
+    /// dicts of sku, location, bucket, stored, from_lines. Empty when consistent.
+    fn audit<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        self.inner
+            .audit()
+            .into_iter()
+            .map(|d| {
+                let view = PyDict::new(py);
+                view.set_item("sku", d.sku)?;
+                view.set_item("location", d.location)?;
+                view.set_item("bucket", d.bucket)?;
+                view.set_item("stored", d.stored)?;
+                view.set_item("from_lines", d.from_lines)?;
+                Ok(view)
+            })
+            .collect()
+    }
+
+    /// Fault injection for audit drills: move a stored bucket without its
+    /// lines (not journaled). Whether it moved.
+    fn inject_bucket_drift(
+        &mut self,
+        sku: &str,
+        location: &str,
+        bucket: &str,
+        delta: i64,
+    ) -> PyResult<bool> {
+        let bucket = Bucket::ALL
+            .into_iter()
+            .find(|b| b.name() == bucket)
+            .ok_or_else(|| PyValueError::new_err(format!("invalid bucket: {bucket:?}")))?;
+        Ok(self.inner.inject_bucket_drift(sku, location, bucket, delta))
     }
 
     fn check_invariants(&self) -> PyResult<()> {

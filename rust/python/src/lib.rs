@@ -9,6 +9,7 @@ mod convert;
 mod engine;
 mod outcome;
 
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
@@ -59,6 +60,28 @@ fn line_states() -> Vec<&'static str> {
     LineState::ALL.iter().map(|state| state.name()).collect()
 }
 
+/// The core's verdict on a feasibility answer ("feasible", "infeasible",
+/// "unavailable") under a policy ("refuse", "accept_unverified"):
+/// ("VERIFIED" | "UNVERIFIED" | "REFUSED", the refusal's reason or None).
+#[pyfunction]
+fn feasibility_verdict(
+    answer: &str,
+    when_unavailable: &str,
+) -> PyResult<(&'static str, Option<&'static str>)> {
+    use holdfast_core::feasibility::{verdict, Answer, Verdict, WhenUnavailable};
+    let answer = Answer::from_name(answer)
+        .ok_or_else(|| PyValueError::new_err(format!("invalid answer: {answer:?}")))?;
+    let policy = WhenUnavailable::from_name(when_unavailable).ok_or_else(|| {
+        PyValueError::new_err(format!("invalid when_unavailable: {when_unavailable:?}"))
+    })?;
+    let decided = verdict(answer, policy);
+    let reason = match decided {
+        Verdict::Refused(reason) => Some(reason.name()),
+        Verdict::Verified | Verdict::Unverified => None,
+    };
+    Ok((decided.name(), reason))
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<engine::Engine>()?;
@@ -74,6 +97,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(reason_catalogue, m)?)?;
     m.add_function(wrap_pyfunction!(line_states, m)?)?;
     m.add_function(wrap_pyfunction!(is_reservation_id, m)?)?;
+    m.add_function(wrap_pyfunction!(feasibility_verdict, m)?)?;
     m.add("MAX_LINES", holdfast_core::limits::MAX_LINES)?;
     m.add(
         "MAX_LINE_QUANTITY",

@@ -245,6 +245,22 @@ impl CircuitBreaker {
         })
     }
 
+    /// Move OPEN to HALF_OPEN once the wait has passed, without taking a
+    /// probe (resilience4j's automatic transition): a service that reports
+    /// itself unhealthy while a breaker is open gets no calls to ask with,
+    /// so the caller polls on a timer instead. The transition, if any.
+    pub fn poll(&mut self, now_ms: i64) -> Option<Transition> {
+        let Phase::Open { since_ms, .. } = self.phase else {
+            return None;
+        };
+        let waited = now_ms.saturating_sub(since_ms).max(0).unsigned_abs();
+        if waited < self.config.wait_in_open_ms {
+            return None;
+        }
+        self.half_open(now_ms);
+        self.transitions.last().copied()
+    }
+
     /// The dependency answered well, after `duration_ms`.
     pub fn on_success(&mut self, now_ms: i64, duration_ms: u64) {
         self.record(now_ms, false, duration_ms);

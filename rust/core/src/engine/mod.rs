@@ -13,6 +13,7 @@
 //! 5. apply the change as a journal event, through the code replay uses.
 
 mod apply;
+mod audit;
 mod decide;
 mod expiry;
 mod invariants;
@@ -40,6 +41,7 @@ use crate::reservation::Reservation;
 use crate::state::Owner;
 use crate::symbols::{Sym, Symbols};
 
+pub use audit::AuditDifference;
 pub use snapshot::SnapshotError;
 pub use view::{HistoryView, LineView, PositionView, ReservationView};
 

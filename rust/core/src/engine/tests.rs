@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::command::{LineRequest, Meta};
+use crate::state::Bucket;
 
 fn request(key: &str, command: Command) -> Request {
     Request {
@@ -89,7 +90,7 @@ fn invariant_checks_catch_a_corrupted_bucket() {
     engine.positions[0].reserved += 1;
     let violation = engine.check_invariants().unwrap_err();
     assert!(
-        violation.contains("Reserved is 3 but its lines hold 2"),
+        violation.contains("reserved is 3 but its lines hold 2"),
         "{violation}"
     );
 }
@@ -139,4 +140,28 @@ fn expiries_swept_by_a_request_are_counted() {
     };
     assert!(engine.execute(&later).is_accepted());
     assert_eq!(engine.take_expired_count(), 1);
+}
+
+#[test]
+fn the_audit_reports_every_drifted_bucket_and_repairs_none() {
+    let (mut engine, _) = stocked();
+    assert!(engine.audit().is_empty());
+    let sku = engine.symbols.name(engine.positions[0].sku).to_string();
+    let location = engine
+        .symbols
+        .name(engine.positions[0].location)
+        .to_string();
+    assert!(engine.inject_bucket_drift(&sku, &location, Bucket::Reserved, 1));
+    assert!(engine.inject_bucket_drift(&sku, &location, Bucket::Picked, 4));
+    assert!(!engine.inject_bucket_drift(&sku, &location, Bucket::Allocated, -1));
+    assert!(!engine.inject_bucket_drift("no-such-sku", &location, Bucket::Reserved, 1));
+    let differences = engine.audit();
+    let found: Vec<_> = differences
+        .iter()
+        .map(|d| (d.bucket, d.stored, d.from_lines))
+        .collect();
+    assert_eq!(found, vec![("reserved", 3, 2), ("picked", 4, 0)]);
+    // Reported, not repaired: the audit changes nothing.
+    assert_eq!(engine.audit(), differences);
+    assert_eq!(engine.positions[0].reserved, 3);
 }
