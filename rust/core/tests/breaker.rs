@@ -562,5 +562,9 @@ fn poll_half_opens_after_the_wait_without_taking_a_probe() {
     // Nothing to do outside OPEN.
     assert_eq!(breaker.poll(9_999), None);
     breaker.force_open(10_000);
-    assert_eq!(breaker.poll(99_999), None, "FORCED_OPEN waits for an operator");
+    assert_eq!(
+        breaker.poll(99_999),
+        None,
+        "FORCED_OPEN waits for an operator"
+    );
 }
