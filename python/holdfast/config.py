@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from holdfast.breakers import parse_overrides
+
 ENV_PREFIX = "HOLDFAST_"
 CONFIG_ENV = "HOLDFAST_CONFIG"
 
@@ -69,6 +71,26 @@ class Settings:
     idempotency_purge_seconds: float = 3600.0
     # Where Prometheus scrapes GET /metrics over HTTP; "" serves no endpoint.
     metrics_listen: str = "127.0.0.1:9464"
+    # Unary RPCs served at once; past it, RESOURCE_EXHAUSTED (OVERLOADED) with
+    # a retry delay instead of a queue that grows until deadlines pass.
+    max_in_flight: int = 1_000
+    # Circuit breaker settings over holdfast's defaults (holdfast.breakers),
+    # "NAME.SETTING=N,..." (in TOML: [breakers.NAME] tables).
+    breakers: str = ""
+    # The optional external feasibility check asked before stock is held
+    # ("" for none): POST JSON to this http:// URL, within the timeout, behind
+    # the "feasibility" breaker; while it is unavailable, "refuse" or
+    # "accept_unverified" (the decision says it was not verified).
+    feasibility_url: str = ""
+    feasibility_timeout_ms: int = 200
+    feasibility_when_unavailable: str = "refuse"
+    # Where the outbox delivers committed events (JSON lines appended to this
+    # file, behind the "events" breaker); "" delivers nowhere.
+    events_sink: str = ""
+    # Seconds between consistency audits (0: only on demand).
+    audit_interval_seconds: float = 300.0
+    # Accept OperationsService.InjectFault (drills, tests); never in production.
+    fault_injection: bool = False
 
     @property
     def host(self) -> str:
@@ -86,6 +108,20 @@ def _boolean(text: str) -> bool:
     if lowered in {"0", "false", "no", "off", ""}:
         return False
     raise ValueError(f"not a boolean: {text!r}")
+
+
+def _breakers_text(value: Any) -> str:
+    """The TOML tables ``{name: {setting: n}}`` or the text form, checked,
+    as the text form."""
+    if isinstance(value, dict):
+        value = ",".join(
+            f"{name}.{setting}={number}"
+            for name, table in value.items()
+            for setting, number in (table.items() if isinstance(table, dict) else [("", table)])
+        )
+    text = str(value)
+    parse_overrides(text)
+    return text
 
 
 # How a setting's text (environment) or TOML value becomes its Python value.
@@ -112,6 +148,14 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "journal_timeout_seconds": float,
     "idempotency_purge_seconds": float,
     "metrics_listen": str,
+    "max_in_flight": int,
+    "breakers": lambda v: _breakers_text(v),
+    "feasibility_url": str,
+    "feasibility_timeout_ms": int,
+    "feasibility_when_unavailable": str,
+    "events_sink": str,
+    "audit_interval_seconds": float,
+    "fault_injection": lambda v: v if isinstance(v, bool) else _boolean(str(v)),
 }
 _NAMES = tuple(f.name for f in dataclasses.fields(Settings))
 assert set(_PARSERS) == set(_NAMES), "every setting needs a parser"
@@ -151,6 +195,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--journal-probe-seconds", metavar="SECONDS", type=float, default=s)
     parser.add_argument("--journal-timeout-seconds", metavar="SECONDS", type=float, default=s)
     parser.add_argument("--idempotency-purge-seconds", metavar="SECONDS", type=float, default=s)
+    parser.add_argument("--max-in-flight", metavar="N", type=int, default=s)
+    parser.add_argument("--breakers", metavar="NAME.SETTING=N,...", default=s)
+    parser.add_argument("--feasibility-url", metavar="URL", default=s)
+    parser.add_argument("--feasibility-timeout-ms", metavar="MS", type=int, default=s)
+    parser.add_argument(
+        "--feasibility-when-unavailable", metavar="refuse|accept_unverified", default=s
+    )
+    parser.add_argument("--events-sink", metavar="PATH", default=s)
+    parser.add_argument("--audit-interval-seconds", metavar="SECONDS", type=float, default=s)
+    parser.add_argument("--fault-injection", action="store_true", default=s)
     parser.add_argument(
         "--metrics-listen",
         metavar="HOST:PORT",
@@ -265,6 +319,7 @@ def validate(settings: Settings) -> None:
         # The upper bound is the core's (how many bits of an id it gives the node).
         raise ConfigError("node_id must not be negative")
     _validate_store(settings)
+    _validate_operations(settings)
 
 
 def _validate_store(settings: Settings) -> None:
@@ -282,3 +337,16 @@ def _validate_store(settings: Settings) -> None:
     for name in positive:
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} must be greater than 0 seconds")
+
+
+def _validate_operations(settings: Settings) -> None:
+    if settings.max_in_flight < 1:
+        raise ConfigError("max_in_flight must be at least 1")
+    if settings.feasibility_url and not settings.feasibility_url.startswith("http://"):
+        raise ConfigError("feasibility_url must be an http:// URL (or empty for none)")
+    if settings.feasibility_timeout_ms < 1:
+        raise ConfigError("feasibility_timeout_ms must be at least 1")
+    if settings.feasibility_when_unavailable not in {"refuse", "accept_unverified"}:
+        raise ConfigError("feasibility_when_unavailable must be refuse or accept_unverified")
+    if settings.audit_interval_seconds < 0:
+        raise ConfigError("audit_interval_seconds must not be negative")

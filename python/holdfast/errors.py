@@ -76,6 +76,17 @@ class Refusal(Exception):  # noqa: N818 (a refusal is an answer, not a failure o
         )
 
     @classmethod
+    def breaker_open(cls, breaker: str, state: str, retry_after_s: float) -> Refusal:
+        """A circuit breaker refused to call its dependency."""
+        return cls(
+            DEPENDENCY_UNAVAILABLE,
+            f"the {breaker} circuit breaker is {state}; nothing was decided, "
+            f"retry in {retry_after_s:g} s",
+            {"dependency": breaker, "breaker": breaker, "state": state},
+            retry_after_s,
+        )
+
+    @classmethod
     def invalid(cls, field: str, description: str) -> Refusal:
         """INVALID_ARGUMENT naming the field, worded as the core words its own."""
         return cls(

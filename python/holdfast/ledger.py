@@ -33,6 +33,7 @@ from holdfast.store.group_commit import GroupCommit, JournalWriteError
 
 if TYPE_CHECKING:  # names of the stub only
     from holdfast._core import BatchItem, PositionView, ReservationView
+    from holdfast.breakers import Breakers
     from holdfast.metrics import Metrics
 
 log = logging.getLogger("holdfast.ledger")
@@ -57,6 +58,8 @@ class Ledger:
         self.loaded: dict[str, Any] = {}
         # Business outcomes counted as decided (set by the server; None: not counted).
         self.metrics: Metrics | None = None
+        # The process's circuit breakers (set by the server; None: unguarded).
+        self.breakers: Breakers | None = None
 
     @classmethod
     def in_memory(cls, settings: Settings) -> Ledger:

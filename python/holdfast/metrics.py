@@ -32,8 +32,11 @@ from holdfast import clock
 if TYPE_CHECKING:
     from holdfast import Outcome
     from holdfast._core import BatchItem
+    from holdfast.breakers import Breakers
 
 log = logging.getLogger("holdfast.metrics")
+
+BREAKER_STATES = ("CLOSED", "OPEN", "HALF_OPEN", "FORCED_OPEN", "DISABLED")
 
 # Around the latency objective (a decision answered in milliseconds, durable):
 # fine below 10 ms, coarse up to the deadlines callers set.
@@ -150,6 +153,70 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        # Saturation: refusals at the bounds, and the group commit.
+        self.overload_refusals = Counter(
+            "holdfast_overload_refusals",
+            "Calls refused with OVERLOADED, by the bound reached (in_flight, commit_queue).",
+            ["resource"],
+            registry=r,
+        )
+        self.group_commit_calls = Histogram(
+            "holdfast_journal_group_commit_calls",
+            "Calls whose decisions one group-commit transaction made durable.",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096),
+            registry=r,
+        )
+        self.group_commit_duration = Histogram(
+            "holdfast_journal_group_commit_duration_seconds",
+            "Time to write and commit one group-commit transaction.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        # Breakers (their states are read at scrape time from the registry).
+        self.breaker_transitions = Counter(
+            "holdfast_circuit_breaker_transitions",
+            "Circuit breaker state changes, by breaker, from and to state.",
+            ["breaker", "from_state", "to_state"],
+            registry=r,
+        )
+        # Operators and the audit.
+        self.operator_actions = Counter(
+            "holdfast_operator_actions",
+            "Audited operator actions (breakers, overrides, faults), by action and outcome.",
+            ["action", "outcome"],
+            registry=r,
+        )
+        self.audit_runs = Counter(
+            "holdfast_audit_runs", "Consistency audits run (periodic and on demand).", registry=r
+        )
+        self.audit_differences = Gauge(
+            "holdfast_audit_differences",
+            "Buckets that disagreed with their reservation lines at the last audit.",
+            registry=r,
+        )
+        self.audit_last_run = Gauge(
+            "holdfast_audit_last_run_timestamp_seconds",
+            "Unix time of the last consistency audit (0: none yet).",
+            registry=r,
+        )
+        # Dependencies: the feasibility check and the outbox.
+        self.feasibility_checks = Counter(
+            "holdfast_feasibility_checks",
+            "Feasibility checks by answer (feasible, infeasible, unavailable).",
+            ["answer"],
+            registry=r,
+        )
+        self.unverified_decisions = Counter(
+            "holdfast_unverified_decisions",
+            "Decisions made without a check whose dependency was unavailable, by dependency.",
+            ["dependency"],
+            registry=r,
+        )
+        self.outbox_delivered = Counter(
+            "holdfast_outbox_delivered_events",
+            "Committed events delivered to the events sink.",
+            registry=r,
+        )
         build = Gauge(
             "holdfast_build_info", "Always 1; the version in a label.", ["version"], registry=r
         )
@@ -207,6 +274,42 @@ class Metrics:
     def waited_for_commit(self, seconds: float) -> None:
         self.commit_wait.observe(seconds)
 
+    def refused_overload(self, resource: str) -> None:
+        self.overload_refusals.labels(resource).inc()
+
+    def group_committed(self, calls: int, seconds: float) -> None:
+        self.group_commit_calls.observe(calls)
+        self.group_commit_duration.observe(seconds)
+
+    def breaker_changed(self, breaker: str, from_state: str, to_state: str) -> None:
+        self.breaker_transitions.labels(breaker, from_state, to_state).inc()
+
+    def operator_acted(self, action: str, outcome: str) -> None:
+        """``action`` from the fixed list in operations.proto; ``outcome`` a reason code."""
+        self.operator_actions.labels(action, outcome).inc()
+
+    def audited(self, differences: int, at_ms: int) -> None:
+        self.audit_runs.inc()
+        self.audit_differences.set(differences)
+        self.audit_last_run.set(at_ms / 1000)
+
+    def feasibility_checked(self, answer: str) -> None:
+        self.feasibility_checks.labels(answer).inc()
+
+    def decided_unverified(self, dependency: str) -> None:
+        self.unverified_decisions.labels(dependency).inc()
+
+    def delivered(self, events: int) -> None:
+        self.outbox_delivered.inc(events)
+
+    def watch_breakers(self, breakers: Breakers) -> None:
+        """Export every breaker's state (one series per state, 1 for the current one)."""
+        self.registry.register(BreakerCollector(breakers))
+
+    def watch_outbox(self, backlog: Callable[[], int | None]) -> None:
+        """Export the events committed but not yet delivered (None: no sink)."""
+        self.registry.register(OutboxCollector(backlog))
+
     def watch(
         self,
         census: Callable[[], Census | None],
@@ -248,6 +351,52 @@ class StateCollector(Collector):
         journal = self._journal()
         if journal is not None:  # None in memory mode: there is no journal
             yield from _journal_metrics(journal)
+
+
+class BreakerCollector(Collector):
+    """``holdfast_circuit_breaker_state{breaker, state}``: 1 for the current state."""
+
+    def __init__(self, breakers: Breakers) -> None:
+        self._breakers = breakers
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "holdfast_circuit_breaker_state",
+            "1 for each breaker's current state, 0 for the others.",
+            labels=["breaker", "state"],
+        )
+        refused = CounterMetricFamily(
+            "holdfast_circuit_breaker_not_permitted_calls",
+            "Calls a breaker refused since it entered its current state.",
+            labels=["breaker"],
+        )
+        for name in self._breakers.names:
+            current = self._breakers.state(name)
+            for state in BREAKER_STATES:
+                family.add_metric([name, state], 1 if state == current else 0)
+            refused.add_metric([name], self._breakers.view(name)["not_permitted_calls"])
+        yield family
+        yield refused
+
+
+class OutboxCollector(Collector):
+    def __init__(self, backlog: Callable[[], int | None]) -> None:
+        self._backlog = backlog
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        backlog = self._backlog()
+        if backlog is not None:
+            yield GaugeMetricFamily(
+                "holdfast_outbox_backlog_events",
+                "Committed events not yet delivered to the events sink.",
+                value=backlog,
+            )
 
 
 def _census_metrics(census: Census) -> Iterator[Metric]:

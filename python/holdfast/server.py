@@ -21,24 +21,34 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from holdfast import InvariantViolation, clock
+from holdfast.breakers import Breakers, parse_overrides
 from holdfast.config import Settings, split_listen
 from holdfast.interceptors import Activity, CallInterceptor
 from holdfast.ledger import Ledger
 from holdfast.logs import fields
 from holdfast.metrics import Endpoint, Metrics
+from holdfast.operations import OperationsServicer
 from holdfast.servicer import InventoryServicer
 from holdfast.store.housekeeping import housekeep
 from holdfast.store.schema import SchemaError
-from holdfast.v1 import inventory_pb2, inventory_pb2_grpc
+from holdfast.v1 import inventory_pb2, inventory_pb2_grpc, operations_pb2, operations_pb2_grpc
 
 log = logging.getLogger("holdfast.server")
 
 SERVICE_NAME: str = inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"].full_name
+OPERATIONS_SERVICE_NAME: str = operations_pb2.DESCRIPTOR.services_by_name[
+    "OperationsService"
+].full_name
 HEALTH_SERVICE_NAME: str = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 
 
 def build(
-    settings: Settings, ledger: Ledger, health: HealthServicer, interceptor: CallInterceptor
+    settings: Settings,
+    ledger: Ledger,
+    health: HealthServicer,
+    interceptor: CallInterceptor,
+    breakers: Breakers,
+    metrics: Metrics | None = None,
 ) -> tuple[grpc.aio.Server, InventoryServicer]:
     limit = settings.max_message_bytes
     server = grpc.aio.server(
@@ -52,9 +62,12 @@ def build(
     )
     servicer = InventoryServicer(ledger)
     inventory_pb2_grpc.add_InventoryServiceServicer_to_server(servicer, server)
+    operations = OperationsServicer(ledger, breakers, settings, metrics)  # type: ignore[abstract]
+    operations_pb2_grpc.add_OperationsServiceServicer_to_server(operations, server)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME), server
+        (SERVICE_NAME, OPERATIONS_SERVICE_NAME, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME),
+        server,
     )
     return server, servicer
 
@@ -160,10 +173,15 @@ async def serve(settings: Settings) -> int:
     ledger = opened
     metrics = Metrics(version())
     ledger.metrics = metrics
+    # Checked when the settings were loaded: cannot fail here.
+    breakers = Breakers(overrides=parse_overrides(settings.breakers))
+    breakers.listen(lambda c: metrics.breaker_changed(c.breaker, c.from_state, c.to_state))
+    metrics.watch_breakers(breakers)
+    ledger.breakers = breakers
     health = HealthServicer()
     interceptor = CallInterceptor(metrics)
     metrics.watch(ledger.census, ledger.journal_state, lambda: interceptor.activity.running)
-    server, servicer = build(settings, ledger, health, interceptor)
+    server, servicer = build(settings, ledger, health, interceptor, breakers, metrics)
     try:
         port = server.add_insecure_port(settings.listen)
     except RuntimeError as e:

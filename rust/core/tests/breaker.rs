@@ -568,3 +568,25 @@ fn poll_half_opens_after_the_wait_without_taking_a_probe() {
         "FORCED_OPEN waits for an operator"
     );
 }
+
+#[test]
+fn a_released_permit_can_be_taken_again_in_half_open() {
+    let mut breaker = CircuitBreaker::new("journal", config()).unwrap();
+    for at in 0..4 {
+        breaker.try_acquire(at).unwrap();
+        breaker.on_failure(at, 1);
+    }
+    breaker.poll(2_000).unwrap();
+    assert!(breaker.try_acquire(2_001).is_ok());
+    assert!(breaker.try_acquire(2_001).is_ok());
+    assert!(breaker.try_acquire(2_001).is_err());
+    breaker.release_permit();
+    assert!(breaker.try_acquire(2_002).is_ok());
+    // Never more than the configured probes.
+    breaker.release_permit();
+    breaker.release_permit();
+    breaker.release_permit();
+    assert!(breaker.try_acquire(2_003).is_ok());
+    assert!(breaker.try_acquire(2_003).is_ok());
+    assert!(breaker.try_acquire(2_003).is_err());
+}

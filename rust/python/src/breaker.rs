@@ -183,6 +183,11 @@ impl CircuitBreaker {
             .transpose()
     }
 
+    /// Give back a permit whose call never reached the dependency.
+    fn release_permit(&mut self) {
+        self.inner.release_permit();
+    }
+
     /// Whether the state changed (False if already FORCED_OPEN).
     fn force_open(&mut self, now_ms: i64) -> bool {
         self.inner.force_open(now_ms).is_some()

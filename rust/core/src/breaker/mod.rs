@@ -261,6 +261,15 @@ impl CircuitBreaker {
         self.transitions.last().copied()
     }
 
+    /// Give back a permit whose call never reached the dependency (it ended
+    /// for an unrelated reason), so HALF_OPEN does not wait for a result
+    /// that will never come (resilience4j's `releasePermission`).
+    pub fn release_permit(&mut self) {
+        if let Phase::HalfOpen { permits_left, .. } = &mut self.phase {
+            *permits_left = (*permits_left + 1).min(self.config.permitted_calls_in_half_open);
+        }
+    }
+
     /// The dependency answered well, after `duration_ms`.
     pub fn on_success(&mut self, now_ms: i64, duration_ms: u64) {
         self.record(now_ms, false, duration_ms);
