@@ -314,6 +314,9 @@ class Engine:
     def open_holds(self) -> int: ...
     def reservation_count(self) -> int: ...
     def idempotency_key_count(self) -> int: ...
+    def hold_ages(self, now: int) -> tuple[int | None, int]:
+        """(unix ms the oldest open hold was placed, None when none is open;
+        holds past their expiry not yet expired)."""
 
 class BreakerTransition(TypedDict):
     from_state: str

@@ -258,12 +258,15 @@ class Ledger:
         overcommitted = engine.overcommitted()
         since = [p["overcommitted_since"] for p in overcommitted]
         known = [s for s in since if s is not None]
+        oldest_hold, overdue = engine.hold_ages(clock.now_ms())
         return Census(
             open_holds=engine.open_holds(),
             reservations=engine.reservation_count(),
             idempotency_keys=engine.idempotency_key_count(),
             overcommitted_positions=len(overcommitted),
             oldest_overcommitted_since=min(known) if known else None,
+            oldest_hold_placed_at=oldest_hold,
+            overdue_holds=overdue,
         )
 
     def journal_state(self) -> JournalState | None:

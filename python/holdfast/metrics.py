@@ -10,8 +10,10 @@ the journal has done are read when Prometheus scrapes, by :class:`StateCollector
 by prometheus_client's thread: reading the engine from another thread would
 race the loop's decisions (the engine is never entered twice at once).
 
-Labels are bounded: method, code, reason, action, outcome. Never a SKU,
-tenant, reservation id or idempotency key.
+Labels are bounded: method, code, reason, action, outcome, breaker, state,
+from_state, to_state, resource, answer, dependency, version (each from a
+fixed list, the catalogue of reason codes or the proto's methods). Never a
+SKU, tenant, reservation id or idempotency key. docs/metrics.md lists them all.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("holdfast.metrics")
 
 BREAKER_STATES = ("CLOSED", "OPEN", "HALF_OPEN", "FORCED_OPEN", "DISABLED")
+# Label values known in advance. Their series are created at zero when the
+# server starts, so a rate() or an alert has a series from the first scrape
+# instead of appearing with the first refusal.
+OVERLOAD_RESOURCES = ("in_flight", "commit_queue")
+FEASIBILITY_ANSWERS = ("feasible", "infeasible", "unavailable")
+UNVERIFIED_DEPENDENCIES = ("feasibility",)
 
 # Around the latency objective (a decision answered in milliseconds, durable):
 # fine below 10 ms, coarse up to the deadlines callers set.
@@ -64,6 +72,10 @@ class Census(NamedTuple):
     overcommitted_positions: int
     # unix ms since the oldest open OVERCOMMITTED exception; None when none is open
     oldest_overcommitted_since: int | None
+    # unix ms the oldest open hold was placed; None when none is open
+    oldest_hold_placed_at: int | None
+    # holds past their expiry that no sweep has expired yet (0 while sweeps keep up)
+    overdue_holds: int
 
 
 class JournalState(NamedTuple):
@@ -160,6 +172,8 @@ class Metrics:
             ["resource"],
             registry=r,
         )
+        for resource in OVERLOAD_RESOURCES:
+            self.overload_refusals.labels(resource)
         self.group_commit_calls = Histogram(
             "holdfast_journal_group_commit_calls",
             "Calls whose decisions one group-commit transaction made durable.",
@@ -206,12 +220,16 @@ class Metrics:
             ["answer"],
             registry=r,
         )
+        for answer in FEASIBILITY_ANSWERS:
+            self.feasibility_checks.labels(answer)
         self.unverified_decisions = Counter(
             "holdfast_unverified_decisions",
             "Decisions made without a check whose dependency was unavailable, by dependency.",
             ["dependency"],
             registry=r,
         )
+        for dependency in UNVERIFIED_DEPENDENCIES:
+            self.unverified_decisions.labels(dependency)
         self.outbox_delivered = Counter(
             "holdfast_outbox_delivered_events",
             "Committed events delivered to the events sink.",
@@ -416,12 +434,25 @@ def _census_metrics(census: Census) -> Iterator[Metric]:
         "Positions whose commitments exceed on hand (open OVERCOMMITTED exceptions).",
         value=census.overcommitted_positions,
     )
+    now = clock.now_ms()
     since = census.oldest_overcommitted_since
-    age = 0.0 if since is None else max(0, clock.now_ms() - since) / 1000
+    age = 0.0 if since is None else max(0, now - since) / 1000
     yield GaugeMetricFamily(
         "holdfast_overcommitted_oldest_age_seconds",
         "Age of the oldest open OVERCOMMITTED exception (0 when none is open).",
         value=age,
+    )
+    placed = census.oldest_hold_placed_at
+    hold_age = 0.0 if placed is None else max(0, now - placed) / 1000
+    yield GaugeMetricFamily(
+        "holdfast_holds_oldest_age_seconds",
+        "Age of the oldest open hold (0 when none is open).",
+        value=hold_age,
+    )
+    yield GaugeMetricFamily(
+        "holdfast_holds_expiry_backlog",
+        "Holds past their expiry not yet expired (0 while expiry sweeps keep up).",
+        value=census.overdue_holds,
     )
 
 

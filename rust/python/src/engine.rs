@@ -546,4 +546,11 @@ impl Engine {
     fn idempotency_key_count(&self) -> usize {
         self.inner.idempotency_key_count()
     }
+
+    /// For metrics at `now` (unix ms): when the oldest open hold was placed
+    /// (None when none is open), and how many holds are past their expiry
+    /// but not yet expired.
+    fn hold_ages(&self, now: i64) -> (Option<i64>, usize) {
+        self.inner.hold_ages(now)
+    }
 }
