@@ -349,6 +349,13 @@ impl Engine {
         Ok(outcomes.into_iter().map(Outcome::from).collect())
     }
 
+    /// Whether executing this batch item would make a new decision (false:
+    /// its limits refuse it, or its idempotency key is live and answers it).
+    fn would_decide(&self, item: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let request = convert::batch_request(item)?;
+        Ok(self.inner.would_decide(&request))
+    }
+
     /// Expire every hold due at `now`; returns the expired reservation ids.
     fn expire_due(&mut self, now: i64) -> Vec<String> {
         self.inner

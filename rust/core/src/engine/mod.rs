@@ -30,10 +30,12 @@ use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use smallvec::SmallVec;
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::command::{Command, Request};
+use crate::command::{Command, Meta, Request};
 use crate::error::Rejection;
 use crate::event::{Change, Event};
-use crate::idempotency::{IdempotencyTable, ReservationSlot, StoredOutcome, Subject};
+use crate::idempotency::{
+    IdempotencyRecord, IdempotencyTable, ReservationSlot, StoredOutcome, Subject,
+};
 use crate::ids::ReservationId;
 use crate::position::{Position, PositionIndex};
 use crate::reason::ReasonCode;
@@ -174,6 +176,26 @@ impl Engine {
             .collect()
     }
 
+    /// Whether executing `request` would make a new decision. It would not
+    /// when its limits refuse it, or when its idempotency key is live (the
+    /// stored outcome is replayed, or the key's reuse refused): such a
+    /// request must not wait on, nor be judged by, a dependency that a new
+    /// decision asks first (the feasibility check).
+    pub fn would_decide(&self, request: &Request) -> bool {
+        let meta = &request.meta;
+        if validate::request(&self.config, request).is_err() {
+            return false;
+        }
+        self.live_record(meta).is_none()
+    }
+
+    /// The idempotency record of the request's key, while it is retained.
+    fn live_record(&self, meta: &Meta) -> Option<&IdempotencyRecord> {
+        let tenant = self.symbols.get(&meta.tenant)?;
+        let record = self.idempotency.get(tenant, &meta.idempotency_key)?;
+        (record.decided_at + self.config.idempotency_retention_ms > meta.now).then_some(record)
+    }
+
     fn decide_and_apply(&mut self, request: &Request) -> Outcome {
         let meta = &request.meta;
         let owner = request.command.action().owner();
@@ -234,11 +256,7 @@ impl Engine {
     /// The stored outcome for this key, if the key is live.
     fn recall(&self, request: &Request, fingerprint: u64, owner: Owner) -> Option<Outcome> {
         let meta = &request.meta;
-        let tenant = self.symbols.get(&meta.tenant)?;
-        let record = self.idempotency.get(tenant, &meta.idempotency_key)?;
-        if record.decided_at + self.config.idempotency_retention_ms <= meta.now {
-            return None;
-        }
+        let record = self.live_record(meta)?;
         if record.fingerprint != fingerprint {
             return Some(self.refusal(
                 meta.now,

@@ -165,3 +165,32 @@ fn the_audit_reports_every_drifted_bucket_and_repairs_none() {
     assert_eq!(engine.audit(), differences);
     assert_eq!(engine.positions[0].reserved, 3);
 }
+
+#[test]
+fn only_a_request_that_would_be_decided_anew_needs_its_dependencies() {
+    let (engine, _) = stocked();
+    let hold = |key: &str, now: i64, quantity: u64| Request {
+        meta: Meta::new("shop", key, "tester", now),
+        command: Command::Reserve {
+            order_ref: String::new(),
+            channel: String::new(),
+            lines: vec![LineRequest::new("sku", "loc", quantity)],
+            hold_seconds: 0,
+            allow_partial: false,
+        },
+    };
+    // A fresh key is decided.
+    assert!(engine.would_decide(&hold("fresh", 1_000, 2)));
+    // A live key is answered from its record: replayed, or refused as reused.
+    assert!(!engine.would_decide(&hold("hold", 1_000, 2)));
+    assert!(!engine.would_decide(&hold("hold", 1_000, 3)));
+    // Past its retention the key is forgotten, and decided anew.
+    let retained = engine.config().idempotency_retention_ms;
+    assert!(engine.would_decide(&hold("hold", 1_000 + retained, 2)));
+    // Another tenant's key of the same name is theirs alone.
+    let mut other = hold("hold", 1_000, 2);
+    other.meta = Meta::new("other-shop", "hold", "tester", 1_000);
+    assert!(engine.would_decide(&other));
+    // A request its limits refuse is refused without asking anyone.
+    assert!(!engine.would_decide(&hold("empty", 1_000, 0)));
+}
