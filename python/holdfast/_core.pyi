@@ -316,9 +316,10 @@ class Engine:
     def open_holds(self) -> int: ...
     def reservation_count(self) -> int: ...
     def idempotency_key_count(self) -> int: ...
-    def hold_ages(self, now: int) -> tuple[int | None, int]:
+    def hold_ages(self, now: int) -> tuple[int | None, int, int | None]:
         """(unix ms the oldest open hold was placed, None when none is open;
-        holds past their expiry not yet expired)."""
+        holds past their expiry not yet expired; the earliest due time among
+        those, None when there are none)."""
 
 class BreakerTransition(TypedDict):
     from_state: str

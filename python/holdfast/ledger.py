@@ -258,7 +258,7 @@ class Ledger:
         overcommitted = engine.overcommitted()
         since = [p["overcommitted_since"] for p in overcommitted]
         known = [s for s in since if s is not None]
-        oldest_hold, overdue = engine.hold_ages(clock.now_ms())
+        oldest_hold, overdue, overdue_since = engine.hold_ages(clock.now_ms())
         return Census(
             open_holds=engine.open_holds(),
             reservations=engine.reservation_count(),
@@ -267,6 +267,7 @@ class Ledger:
             oldest_overcommitted_since=min(known) if known else None,
             oldest_hold_placed_at=oldest_hold,
             overdue_holds=overdue,
+            oldest_overdue_due=overdue_since,
         )
 
     def journal_state(self) -> JournalState | None:

@@ -76,6 +76,8 @@ class Census(NamedTuple):
     oldest_hold_placed_at: int | None
     # holds past their expiry that no sweep has expired yet (0 while sweeps keep up)
     overdue_holds: int
+    # unix ms the longest-overdue of those was due; None when there are none
+    oldest_overdue_due: int | None
 
 
 class JournalState(NamedTuple):
@@ -453,6 +455,12 @@ def _census_metrics(census: Census) -> Iterator[Metric]:
         "holdfast_holds_expiry_backlog",
         "Holds past their expiry not yet expired (0 while expiry sweeps keep up).",
         value=census.overdue_holds,
+    )
+    due = census.oldest_overdue_due
+    yield GaugeMetricFamily(
+        "holdfast_holds_expiry_lag_seconds",
+        "How long the longest-overdue hold has waited past its expiry (0 when none).",
+        value=0.0 if due is None else max(0, now - due) / 1000,
     )
 
 

@@ -135,6 +135,10 @@ def test_state_read_at_scrape_time(server: MetricsServer, after_traffic: Samples
     assert (value(s, "holdfast_idempotency_keys") or 0) >= 5
     assert value(s, "holdfast_overcommitted_positions") == 0
     assert value(s, "holdfast_overcommitted_oldest_age_seconds") == 0
+    # The first reserve is still held; the 1 s hold was swept, none is overdue.
+    assert (value(s, "holdfast_holds_oldest_age_seconds") or 0) > 0
+    assert value(s, "holdfast_holds_expiry_backlog") == 0
+    assert value(s, "holdfast_holds_expiry_lag_seconds") == 0
     assert value(s, "holdfast_journal_healthy") == 1
     assert (value(s, "holdfast_journal_commit_transactions_total") or 0) >= 1
     assert (value(s, "holdfast_journal_events_committed_total") or 0) >= 6

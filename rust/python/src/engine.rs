@@ -555,9 +555,9 @@ impl Engine {
     }
 
     /// For metrics at `now` (unix ms): when the oldest open hold was placed
-    /// (None when none is open), and how many holds are past their expiry
-    /// but not yet expired.
-    fn hold_ages(&self, now: i64) -> (Option<i64>, usize) {
+    /// (None when none is open), how many holds are past their expiry but
+    /// not yet expired, and the earliest due time among those (None: none).
+    fn hold_ages(&self, now: i64) -> (Option<i64>, usize, Option<i64>) {
         self.inner.hold_ages(now)
     }
 }

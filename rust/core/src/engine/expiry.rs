@@ -76,36 +76,34 @@ impl Engine {
     }
 
     /// For metrics at `now`: when the oldest open hold was placed (`None`
-    /// when none is open) and how many open holds are past their expiry but
-    /// not yet expired (the sweep backlog: 0 while sweeps keep up).
+    /// when none is open), how many open holds are past their expiry but not
+    /// yet expired (the sweep backlog: 0 while sweeps keep up), and the
+    /// earliest due time among those (`None` when there are none).
     ///
     /// Read from the expiry heap, which holds an entry for every open hold
     /// (plus stale ones), so it costs the holds open, not every reservation
     /// ever kept. Finding none overdue costs one peek.
-    pub fn hold_ages(&self, now: i64) -> (Option<i64>, usize) {
+    pub fn hold_ages(&self, now: i64) -> (Option<i64>, usize, Option<i64>) {
         let live = self.expiry.iter().filter_map(|&Reverse((due, slot))| {
             let reservation = &self.reservations[slot as usize];
-            (reservation.expires_at == due && reservation.is_holding()).then_some((
-                due,
-                slot,
-                reservation.created_at(),
-            ))
+            let live = reservation.expires_at == due && reservation.is_holding();
+            live.then(|| (due, slot, reservation.created_at()))
         });
         let oldest_placed_at = live.clone().map(|(_, _, placed_at)| placed_at).min();
-        let overdue = match self.expiry.peek() {
+        match self.expiry.peek() {
             Some(&Reverse((soonest, _))) if soonest <= now => {
-                // A hold renewed to its own due time has two equal entries: count it once.
-                let mut slots: Vec<_> = live
+                let mut overdue: Vec<_> = live
                     .filter(|&(due, _, _)| due <= now)
-                    .map(|(_, slot, _)| slot)
+                    .map(|(due, slot, _)| (slot, due))
                     .collect();
-                slots.sort_unstable();
-                slots.dedup();
-                slots.len()
+                // A hold renewed to its own due time has two equal entries: count it once.
+                overdue.sort_unstable();
+                overdue.dedup();
+                let earliest_due = overdue.iter().map(|&(_, due)| due).min();
+                (oldest_placed_at, overdue.len(), earliest_due)
             }
-            _ => 0,
-        };
-        (oldest_placed_at, overdue)
+            _ => (oldest_placed_at, 0, None),
+        }
     }
 
     /// Rebuild the heap from the reservations (after a restore).
@@ -152,7 +150,7 @@ mod tests {
     #[test]
     fn hold_ages_name_the_oldest_hold_and_the_sweep_backlog() {
         let mut engine = Engine::new(Config::default());
-        assert_eq!(engine.hold_ages(0), (None, 0));
+        assert_eq!(engine.hold_ages(0), (None, 0, None));
         let count = Command::SetStock {
             sku: "sku".into(),
             location: "loc".into(),
@@ -163,19 +161,19 @@ mod tests {
         assert!(engine.execute(&at(1_000, "count", count)).is_accepted());
         let first = hold(&mut engine, 1_000, "first", 10); // due at 11_000
         hold(&mut engine, 5_000, "second", 2); // due at 7_000
-        assert_eq!(engine.hold_ages(6_000), (Some(1_000), 0));
+        assert_eq!(engine.hold_ages(6_000), (Some(1_000), 0, None));
         // Due but not yet swept: the backlog, while the oldest is still open.
-        assert_eq!(engine.hold_ages(8_000), (Some(1_000), 1));
-        assert_eq!(engine.hold_ages(12_000), (Some(1_000), 2));
+        assert_eq!(engine.hold_ages(8_000), (Some(1_000), 1, Some(7_000)));
+        assert_eq!(engine.hold_ages(12_000), (Some(1_000), 2, Some(7_000)));
         assert_eq!(engine.expire_due(8_000).len(), 1);
-        assert_eq!(engine.hold_ages(8_000), (Some(1_000), 0));
+        assert_eq!(engine.hold_ages(8_000), (Some(1_000), 0, None));
         // Renewed to its own due time: two heap entries, one hold.
         let renew = Command::RenewHold {
             reservation_id: first.clone(),
             hold_seconds: 2,
         };
         assert!(engine.execute(&at(9_000, "renew", renew)).is_accepted());
-        assert_eq!(engine.hold_ages(12_000), (Some(1_000), 1));
+        assert_eq!(engine.hold_ages(12_000), (Some(1_000), 1, Some(11_000)));
         let allocate = Command::Allocate {
             reservation_id: first,
             lines: vec![],
@@ -183,6 +181,6 @@ mod tests {
         assert!(engine
             .execute(&at(9_500, "allocate", allocate))
             .is_accepted());
-        assert_eq!(engine.hold_ages(12_000), (None, 0));
+        assert_eq!(engine.hold_ages(12_000), (None, 0, None));
     }
 }
