@@ -8,11 +8,15 @@ proto as JSON for scripts.
 Exit codes: 0 done, 1 the server refused the call, 2 invalid usage or
 arguments (ours or the server's INVALID_ARGUMENT), 3 the server could not be
 reached (or did not answer in time).
+
+The operator's commands (breakers, audit, overrides, the operator log,
+reconcile) are in ``ctl_ops``; they act as ``--actor``, else as ``$USER``.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
@@ -23,7 +27,15 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from holdfast.client import Client, DeadlineExceeded, HoldfastError, InvalidArgument, Unavailable
+from holdfast import ctl_ops
+from holdfast.client import (
+    Client,
+    DeadlineExceeded,
+    HoldfastError,
+    InvalidArgument,
+    OperationsClient,
+    Unavailable,
+)
 from holdfast.client.calls import DEFAULT_TARGET
 from holdfast.v1 import inventory_pb2 as pb
 from holdfast.v1 import reasons_pb2
@@ -79,7 +91,11 @@ def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
         help=f"server host:port (env HOLDFAST_TARGET; now {target})",
     )
     group.add_argument("--tenant", default=default(None), help="tenant (x-holdfast-tenant)")
-    group.add_argument("--actor", default=default(None), help="who is acting (history)")
+    group.add_argument(
+        "--actor",
+        default=default(None),
+        help="who is acting (history; operator commands default to $USER)",
+    )
     group.add_argument(
         "--json", action="store_true", default=default(False), help="print the answer as JSON"
     )
@@ -176,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="the first sequence to print (default 1: every retained event, then new ones)",
     )
+    ctl_ops.add_commands(commands, command)
     return parser
 
 
@@ -482,6 +499,14 @@ def error_json(error: HoldfastError) -> str:
     )
 
 
+def login_name() -> str | None:
+    """$USER, else the login name the system knows (None if it knows none)."""
+    try:
+        return os.environ.get("USER") or getpass.getuser()
+    except (OSError, KeyError):  # no passwd entry for this uid
+        return None
+
+
 def main(argv: list[str]) -> int:
     """Run one ctl command; returns the process exit code."""
     parser = build_parser()
@@ -489,13 +514,21 @@ def main(argv: list[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # argparse has printed usage (or --help)
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    operator = args.command in ctl_ops.COMMANDS
+    # An operator's action is recorded under a name: theirs unless told otherwise.
+    actor = args.actor or (login_name() if operator else None)
+    code = EXIT_OK
     try:
-        with Client(
-            args.target, tenant=args.tenant, actor=args.actor, timeout=args.timeout
-        ) as client:
+        client = OperationsClient(
+            args.target, tenant=args.tenant, actor=actor, timeout=args.timeout
+        )
+        with client:
             if args.command == "watch":  # a stream, printed as it arrives
                 return watch(client, args)
-            message, text = COMMANDS[args.command](client, args)
+            if operator:
+                answer, text, code = ctl_ops.COMMANDS[args.command](client, args)
+            else:
+                answer, text = COMMANDS[args.command](client, args)
     except HoldfastError as error:
         if args.json:
             print(error_json(error), file=sys.stderr)
@@ -505,11 +538,13 @@ def main(argv: list[str]) -> int:
     except ValueError as error:  # a value the client cannot send (e.g. a bad time)
         print(f"holdfast ctl: {error}", file=sys.stderr)
         return EXIT_USAGE
-    if args.json:
-        print(json_format.MessageToJson(message, always_print_fields_with_no_presence=True))
+    if args.json and isinstance(answer, Message):
+        print(json_format.MessageToJson(answer, always_print_fields_with_no_presence=True))
+    elif args.json:
+        print(json.dumps(answer, indent=2))
     else:
         print(text)
-    return EXIT_OK
+    return code
 
 
 if __name__ == "__main__":

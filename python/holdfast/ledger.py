@@ -32,7 +32,7 @@ from holdfast.store import sqlite
 from holdfast.store.group_commit import GroupCommit, JournalWriteError
 
 if TYPE_CHECKING:  # names of the stub only
-    from holdfast._core import BatchItem, PositionView, ReservationView
+    from holdfast._core import AuditDifference, BatchItem, PositionView, ReservationView
     from holdfast.breakers import Breakers
     from holdfast.metrics import Metrics
 
@@ -243,6 +243,22 @@ class Ledger:
 
     def position_after(self, sku: str, location: str) -> PositionView | None:
         return self._live.position(sku, location)
+
+    # The consistency audit and its drills (holdfast.audit, OperationsService).
+
+    def audit(self, now: int) -> tuple[int, list[AuditDifference]]:
+        """The positions checked and every stored bucket that disagrees with
+        its reservation lines at ``now`` (due holds expired first, as every
+        read does). Reported only: a difference is never repaired."""
+        self.expire_due(now)
+        engine = self._live
+        return len(engine.positions()), engine.audit()
+
+    def inject_bucket_drift(self, sku: str, location: str, bucket: str, delta: int) -> bool:
+        """Fault injection for audit drills: move a stored bucket without its
+        lines, in memory only. False if the position is unknown or the bucket
+        would leave its range; ValueError for an unknown bucket."""
+        return self._live.inject_bucket_drift(sku, location, bucket, delta)
 
     def open_holds(self) -> int:
         # Logged at exit, so never refused (0 while a failed commit is rebuilt).

@@ -20,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from holdfast import InvariantViolation, clock
+from holdfast import InvariantViolation, audit, clock
 from holdfast.breakers import Breakers, parse_overrides
 from holdfast.config import Settings, split_listen
 from holdfast.interceptors import Activity, CallInterceptor
@@ -62,7 +62,7 @@ def build(
     )
     servicer = InventoryServicer(ledger)
     inventory_pb2_grpc.add_InventoryServiceServicer_to_server(servicer, server)
-    operations = OperationsServicer(ledger, breakers, settings, metrics)  # type: ignore[abstract]
+    operations = OperationsServicer(ledger, breakers, settings, metrics, servicer)
     operations_pb2_grpc.add_OperationsServiceServicer_to_server(operations, server)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
@@ -216,6 +216,9 @@ async def serve(settings: Settings) -> int:
         )
     sweeper = asyncio.create_task(sweep_expired(ledger, settings.sweep_interval))
     keeper = asyncio.create_task(housekeep(ledger, settings))
+    auditor = asyncio.create_task(
+        audit.periodically(ledger, metrics, settings.audit_interval_seconds)
+    )
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -240,7 +243,7 @@ async def serve(settings: Settings) -> int:
     # their streams cleanly; they resume from their last sequence elsewhere.
     servicer.end_watches()
     await server.stop(settings.grace_seconds)
-    for task in (sweeper, keeper):
+    for task in (sweeper, keeper, auditor):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

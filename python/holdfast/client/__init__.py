@@ -31,6 +31,7 @@ from holdfast.client.errors import (
     Unavailable,
     error_from_rpc_status,
 )
+from holdfast.client.operations import OperationsClient
 from holdfast.client.requests import LineLike, TimeLike, mint_key
 from holdfast.client.retry import RetryPolicy
 from holdfast.client.sync import Client
@@ -47,6 +48,7 @@ __all__ = [
     "InvalidArgument",
     "LineLike",
     "NotFound",
+    "OperationsClient",
     "Overloaded",
     "PreconditionViolation",
     "Rejected",

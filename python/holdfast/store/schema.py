@@ -1,17 +1,27 @@
-"""The journal's tables, exactly as the design says (PRAGMA user_version = 1).
+"""The journal's tables, exactly as the design says (PRAGMA user_version = 2).
 
 ``events`` is the journal: one row per core event, committed in the same
 transaction as the state change it records (the journal IS the state), so it
 doubles as the audit trail and as the feed's transactional outbox.
+``operator_actions`` is the operator audit log (holdfast.store.operator_log):
+who forced a breaker, overrode a reservation or injected a fault, and why.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-VERSION = 1
+VERSION = 2
 
-DDL = """
+# Version 2 added the operator audit log.
+OPERATOR_ACTIONS_DDL = """
+CREATE TABLE operator_actions (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL,
+    action TEXT NOT NULL, target TEXT NOT NULL, reason TEXT NOT NULL, request_id TEXT NOT NULL,
+    outcome TEXT NOT NULL)
+"""
+
+DDL = (
+    """
 CREATE TABLE events (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, committed_at INTEGER NOT NULL,
     kind TEXT NOT NULL, tenant TEXT NOT NULL, reservation_id TEXT, body BLOB NOT NULL);
 CREATE INDEX events_by_reservation ON events(reservation_id, seq)
@@ -21,6 +31,11 @@ CREATE TABLE event_skus (sku TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (s
     WITHOUT ROWID;
 CREATE TABLE snapshots (seq INTEGER PRIMARY KEY, taken_at INTEGER NOT NULL, body BLOB NOT NULL);
 """
+    + OPERATOR_ACTIONS_DDL
+)
+
+# The statements taking a database from the key's version to the next one.
+MIGRATIONS = {1: OPERATOR_ACTIONS_DDL}
 
 
 class SchemaError(RuntimeError):
@@ -28,9 +43,12 @@ class SchemaError(RuntimeError):
 
 
 def ensure(conn: sqlite3.Connection) -> None:
-    """Create the tables in a new database; accept only our version in an old one."""
+    """Create the tables in a new database, migrate an older one; refuse a newer one."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version == VERSION:
+        return
+    if version in MIGRATIONS:
+        _migrate(conn, version)
         return
     if version != 0:
         raise SchemaError(f"database schema version {version}, this holdfast knows {VERSION}")
@@ -43,3 +61,23 @@ def ensure(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
     conn.execute(f"PRAGMA user_version = {VERSION}")
     conn.execute("COMMIT")
+
+
+def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Each step from ``version`` up to ours, in one transaction: a crash leaves
+    the old version whole, and the next start migrates again."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Another process may have migrated while this one waited for the lock.
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        while version < VERSION:
+            for statement in MIGRATIONS[version].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            version += 1
+        conn.execute(f"PRAGMA user_version = {VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
