@@ -49,6 +49,9 @@ class Call:
     actor: str = DEFAULT_ACTOR
     # The reason code the call was answered with, for the log line.
     reason: str = ""
+    # A journal breaker permit taken for this call and not yet reported (the
+    # ledger reports it when the call's decisions settle, else gives it back).
+    journal_permit: bool = False
 
 
 _current: ContextVar[Call] = ContextVar("holdfast_call")

@@ -11,6 +11,15 @@ when the commit queue is full or the journal is failing), build the answer
 from the state the decision left (no await in between), ``await settle()``,
 answer. Reads do the same, so nothing is shown before it is durable.
 
+With a store, every call that decides goes through the ``journal`` circuit
+breaker, as resilience4j decorates each call: ``decide`` takes a permit (or
+is refused, DEPENDENCY_UNAVAILABLE naming the breaker), ``settle`` reports
+how the call's commit went (its wait is the call's duration, so a journal
+that commits slowly opens the breaker too). The permit is remembered on the
+call (:func:`holdfast.interceptors.current_call`); one never reported (the
+call ended another way) is given back, so HALF_OPEN never waits for a result
+that cannot come. Reads that only settle, and housekeeping, take none.
+
 Everything here runs on the event loop's thread, one call at a time, so the
 engine (which takes ``&mut self``) is never entered twice at once.
 """
@@ -20,12 +29,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from holdfast import Engine, Outcome, clock
+from holdfast.breakers import JOURNAL
 from holdfast.config import Settings
 from holdfast.errors import Refusal
+from holdfast.interceptors import Call, current_call
 from holdfast.logs import fields
 from holdfast.metrics import Census, JournalState
 from holdfast.store import sqlite
@@ -60,6 +72,8 @@ class Ledger:
         self.metrics: Metrics | None = None
         # The process's circuit breakers (set by the server; None: unguarded).
         self.breakers: Breakers | None = None
+        # Tasks that will give back their call's unreported journal permit when they end.
+        self._guarded: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
 
     @classmethod
     def in_memory(cls, settings: Settings) -> Ledger:
@@ -97,6 +111,7 @@ class Ledger:
             on_failed=ledger._journal_failed,
             on_rebuilt=ledger._rebuilt,
             on_recovered=lambda: None,
+            on_committed=ledger._group_committed,
         )
         ledger.store.start()
         ledger.loaded = {
@@ -145,38 +160,58 @@ class Ledger:
         too small to be worth releasing the GIL as the batch call does.
         """
         self._admit()
-        method = getattr(self._live, item[0])
-        outcome = cast(Outcome, method(*item[1:]))
-        self._record(calls=1)
-        self._count_expired()
-        if self.metrics is not None:
-            self.metrics.decided(item, outcome, self._held_units(item, outcome))
+        try:
+            method = getattr(self._live, item[0])
+            outcome = cast(Outcome, method(*item[1:]))
+            self._record(calls=1)
+            self._count_expired()
+            if self.metrics is not None:
+                self.metrics.decided(item, outcome, self._held_units(item, outcome))
+        except BaseException:
+            self._give_back(current_call())  # nothing reached the journal
+            raise
         return outcome
 
     def decide_batch(self, items: Sequence[BatchItem]) -> list[Outcome]:
         """Many requests in order, in one crossing into the core."""
         self._admit()
-        outcomes = self._live.execute_batch(list(items))
-        self._record(calls=1)
-        self._count_expired()
-        if self.metrics is not None:
-            for item, outcome in zip(items, outcomes, strict=True):
-                self.metrics.decided(item, outcome, self._held_units(item, outcome))
+        try:
+            outcomes = self._live.execute_batch(list(items))
+            self._record(calls=1)
+            self._count_expired()
+            if self.metrics is not None:
+                for item, outcome in zip(items, outcomes, strict=True):
+                    self.metrics.decided(item, outcome, self._held_units(item, outcome))
+        except BaseException:
+            self._give_back(current_call())  # nothing reached the journal
+            raise
         return outcomes
 
     async def settle(self) -> int | None:
         """Wait until everything decided so far is durable; the commit time
         (unix ms) of the transaction that made it so, None in memory mode.
-        Raises :class:`Refusal` (DEPENDENCY_UNAVAILABLE) if it never will be."""
+        Raises :class:`Refusal` (DEPENDENCY_UNAVAILABLE) if it never will be.
+
+        The call's journal permit, if it took one, is reported here: its
+        commit wait as the duration, or a failure."""
         if self.store is None:
             return None
+        call = current_call()
         started = clock.monotonic_s()
         try:
             committed_at = await self.store.settle()
         except JournalWriteError as e:
-            raise Refusal.journal_unavailable(self._retry_s, str(e)) from None
+            self._report(call, clock.monotonic_s() - started, ok=False)
+            refusal = Refusal.journal_unavailable(self._retry_s, str(e))
+            raise self._with_breaker(refusal) from None
+        except BaseException:
+            # Cancelled (the caller went away): says nothing of the journal.
+            self._give_back(call)
+            raise
+        waited = clock.monotonic_s() - started
+        self._report(call, waited, ok=True)
         if self.metrics is not None:
-            self.metrics.waited_for_commit(clock.monotonic_s() - started)
+            self.metrics.waited_for_commit(waited)
         return committed_at
 
     def expire_due(self, now: int) -> list[str]:
@@ -314,14 +349,67 @@ class Ledger:
 
     def _admit(self) -> None:
         """Refuse a commitment before the engine decides it, when it could not
-        be made durable in time (queue full) or at all (journal failing)."""
+        be made durable in time (queue full), the journal breaker refuses, or
+        the journal cannot be written at all (a failed commit, still probing)."""
         store = self.store
         if store is None:
             return
-        if not store.healthy:
-            raise Refusal.journal_unavailable(self._retry_s, "the last commit failed")
         if store.full:
+            # Our own bound, not the journal's fault: no permit, nothing reported.
             raise Refusal.overloaded(self._settings.commit_queue_limit, store.retry_after_s)
+        breakers = self.breakers
+        if breakers is None:
+            if not store.healthy:
+                raise Refusal.journal_unavailable(self._retry_s, "the last commit failed")
+            return
+        call = current_call()
+        if not call.journal_permit:  # a call deciding twice holds one permit
+            breakers.acquire(JOURNAL)  # raises Refusal when refused
+            self._hold(call)
+        if not store.healthy:
+            # A call the journal cannot take is a failed call: the breaker
+            # counts it, so a journal that stays down opens it.
+            self._report(call, 0.0, ok=False)
+            refusal = Refusal.journal_unavailable(self._retry_s, "the last commit failed")
+            raise self._with_breaker(refusal)
+
+    def _hold(self, call: Call) -> None:
+        """Remember the call's permit; give it back when its task ends unreported."""
+        call.journal_permit = True
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no loop: the caller reports or gives it back itself
+            return
+        if task is not None and task not in self._guarded:
+            self._guarded.add(task)
+            task.add_done_callback(lambda _: self._give_back(call))
+
+    def _report(self, call: Call, seconds: float, *, ok: bool) -> None:
+        """The call's journal permit's result (the core judges slow or not)."""
+        if self.breakers is None or not call.journal_permit:
+            return
+        call.journal_permit = False
+        if ok:
+            self.breakers.succeeded(JOURNAL, seconds)
+        else:
+            self.breakers.failed(JOURNAL, seconds)
+
+    def _give_back(self, call: Call) -> None:
+        """A permit whose call never reached the journal."""
+        if self.breakers is None or not call.journal_permit:
+            return
+        call.journal_permit = False
+        self.breakers.release(JOURNAL)
+
+    def _with_breaker(self, refusal: Refusal) -> Refusal:
+        """The journal breaker's name and state among a refusal's facts."""
+        if self.breakers is not None:
+            refusal.facts.update(breaker=JOURNAL, state=self.breakers.state(JOURNAL))
+        return refusal
+
+    def _group_committed(self, calls: int, seconds: float) -> None:
+        if self.metrics is not None:
+            self.metrics.group_committed(calls, seconds)
 
     def _count_expired(self) -> None:
         # Every decision sweeps due holds first, inside the engine; the engine

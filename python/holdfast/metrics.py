@@ -491,11 +491,14 @@ def _journal_metrics(journal: JournalState) -> Iterator[Metric]:
 
 
 class Endpoint:
-    """``GET /metrics`` over HTTP/1.1 (one request per connection) on the event loop."""
+    """``GET /metrics``, ``/healthz`` (alive) and ``/readyz`` (200 when ready, else 503
+    and why) over HTTP/1.1, one request per connection, on the event loop."""
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
         self._server: asyncio.Server | None = None
+        # For /readyz: None when ready, else why not (set by the server).
+        self.ready: Callable[[], str | None] = lambda: None
 
     async def start(self, host: str, port: int) -> int:
         """Listen; the port bound (``port`` 0: any free one). Raises OSError."""
@@ -527,10 +530,19 @@ class Endpoint:
     def _answer(self, head: bytes) -> tuple[str, str, bytes]:
         method, _, rest = head.partition(b" ")
         target = rest.partition(b" ")[0].partition(b"?")[0]
+        paths = b"GET /metrics, /healthz or /readyz\n"
         if method not in (b"GET", b"HEAD"):
-            return "405 Method Not Allowed", "text/plain", b"GET /metrics\n"
+            return "405 Method Not Allowed", "text/plain", paths
+        if target == b"/healthz":
+            # Alive: this answer comes from the event loop that serves the calls.
+            return "200 OK", "text/plain", b"ok\n"
+        if target == b"/readyz":
+            not_ready = self.ready()
+            if not_ready is None:
+                return "200 OK", "text/plain", b"ready\n"
+            return "503 Service Unavailable", "text/plain", f"{not_ready}\n".encode()
         if target != b"/metrics":
-            return "404 Not Found", "text/plain", b"GET /metrics\n"
+            return "404 Not Found", "text/plain", paths
         try:
             return "200 OK", CONTENT_TYPE_PLAIN_0_0_4, self._metrics.render()
         except Exception:

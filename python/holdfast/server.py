@@ -4,6 +4,11 @@ Lifecycle: bind, start, report SERVING; on SIGTERM or SIGINT report
 NOT_SERVING (so balancers stop sending), keep answering until the calls
 already sent have been taken (see :func:`quiesce`), stop accepting, let
 in-flight calls finish within the grace period, stop the sweeper, exit 0.
+
+Health follows the journal breaker (:class:`Readiness`): NOT_SERVING while
+it is OPEN or FORCED_OPEN, since every commitment would be refused, and
+SERVING again when it leaves them; a timer moves OPEN to HALF_OPEN after its
+wait, so the probes that close it can arrive.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from holdfast import InvariantViolation, audit, clock
-from holdfast.breakers import Breakers, parse_overrides
+from holdfast.breakers import JOURNAL, Breakers, Change, parse_overrides
 from holdfast.config import Settings, split_listen
 from holdfast.interceptors import Activity, CallInterceptor
 from holdfast.ledger import Ledger
@@ -40,6 +45,12 @@ OPERATIONS_SERVICE_NAME: str = operations_pb2.DESCRIPTOR.services_by_name[
     "OperationsService"
 ].full_name
 HEALTH_SERVICE_NAME: str = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+# The services whose gRPC health follows readiness ("" is the whole server).
+HEALTH_SERVICES = ("", SERVICE_NAME)
+# How often OPEN breakers are asked whether their wait has passed.
+BREAKER_POLL_S = 0.1
+# Journal breaker states in which every commitment is refused.
+JOURNAL_DOWN = ("OPEN", "FORCED_OPEN")
 
 
 def build(
@@ -85,6 +96,63 @@ async def sweep_expired(ledger: Ledger, interval_s: float) -> None:
             continue
         if expired:
             log.info("holds expired", extra=fields(count=len(expired)))
+
+
+class Readiness:
+    """Whether this process should be sent calls, and if not why: for /readyz
+    and gRPC health. Not while starting or draining, nor while the journal
+    breaker refuses every commitment (a durable server only)."""
+
+    def __init__(self, breakers: Breakers, durable: bool) -> None:
+        self._breakers = breakers
+        self._durable = durable
+        self.started = False
+        self.draining = False
+        # Set when the answer may have changed; :func:`follow_readiness` acts on it.
+        self.changed = asyncio.Event()
+
+    def reason(self) -> str | None:
+        """None when ready, else why not ("journal breaker OPEN", "draining")."""
+        if self.draining:
+            return "draining"
+        if not self.started:
+            return "starting"
+        if self._durable:
+            state = self._breakers.state(JOURNAL)
+            if state in JOURNAL_DOWN:
+                return f"journal breaker {state}"
+        return None
+
+    def on_breaker(self, change: Change) -> None:
+        if change.breaker == JOURNAL:
+            self.changed.set()
+
+
+async def follow_readiness(readiness: Readiness, health: HealthServicer) -> None:
+    """Keep gRPC health as readiness says (ignored by the health servicer
+    once draining: it stays NOT_SERVING)."""
+    while True:
+        await readiness.changed.wait()
+        readiness.changed.clear()
+        ready = readiness.reason() is None
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if ready
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for service in HEALTH_SERVICES:
+            await health.set(service, status)
+
+
+async def poll_breakers(breakers: Breakers, interval_s: float = BREAKER_POLL_S) -> None:
+    """Move OPEN breakers to HALF_OPEN once their wait has passed, with no
+    traffic needed: a server reporting NOT_SERVING is sent no calls to ask with."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            breakers.poll()
+        except Exception:
+            log.exception("breaker poll failed")  # the next tick tries again
 
 
 async def quiesce(activity: Activity, limit_s: float, tick_s: float = 0.05) -> None:
@@ -145,7 +213,7 @@ def version() -> str:
 
 
 async def start_metrics(
-    settings: Settings, metrics: Metrics
+    settings: Settings, metrics: Metrics, readiness: Readiness
 ) -> tuple[Endpoint | None, str, OSError | None]:
     """Serve /metrics if asked: the endpoint, its URL ("" when none), and
     why it could not be served.
@@ -158,6 +226,7 @@ async def start_metrics(
         return None, "", None
     host, port = split_listen(settings.metrics_listen)
     endpoint = Endpoint(metrics)
+    endpoint.ready = readiness.reason
     try:
         bound = await endpoint.start(host, port)
     except OSError as e:
@@ -167,17 +236,23 @@ async def start_metrics(
 
 
 async def serve(settings: Settings) -> int:
+    try:
+        # The settings' syntax was checked when loaded; the values, by the core here.
+        breakers = Breakers(overrides=parse_overrides(settings.breakers))
+    except ValueError as e:
+        log.error(f"holdfast serve: {e}")
+        return 2
     opened = await open_ledger(settings)
     if isinstance(opened, int):
         return opened
     ledger = opened
     metrics = Metrics(version())
     ledger.metrics = metrics
-    # Checked when the settings were loaded: cannot fail here.
-    breakers = Breakers(overrides=parse_overrides(settings.breakers))
     breakers.listen(lambda c: metrics.breaker_changed(c.breaker, c.from_state, c.to_state))
     metrics.watch_breakers(breakers)
     ledger.breakers = breakers
+    readiness = Readiness(breakers, ledger.durable)
+    breakers.listen(readiness.on_breaker)
     health = HealthServicer()
     interceptor = CallInterceptor(metrics)
     metrics.watch(ledger.census, ledger.journal_state, lambda: interceptor.activity.running)
@@ -190,9 +265,13 @@ async def serve(settings: Settings) -> int:
         return 1
     await server.start()
     # Scrapable before SERVING, so a healthy server is never an unwatched one.
-    endpoint, metrics_url, unserved = await start_metrics(settings, metrics)
-    for service in ("", SERVICE_NAME):
+    endpoint, metrics_url, unserved = await start_metrics(settings, metrics, readiness)
+    readiness.started = True
+    for service in HEALTH_SERVICES:
         await health.set(service, health_pb2.HealthCheckResponse.SERVING)
+    # From now on health follows the journal breaker.
+    follower = asyncio.create_task(follow_readiness(readiness, health))
+    poller = asyncio.create_task(poll_breakers(breakers))
     listen = f"{settings.listen.rpartition(':')[0]}:{port}"
     state, facts = describe_state(settings, ledger)
     scraped = f"; metrics on {metrics_url}" if metrics_url else "; no metrics endpoint"
@@ -231,6 +310,7 @@ async def serve(settings: Settings) -> int:
             stops.add(loop.create_task(server.stop(0)))
             return
         log.info("draining", extra=fields(signal=signum.name, grace_s=settings.grace_seconds))
+        readiness.draining = True
         stopping.set()
 
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -243,7 +323,7 @@ async def serve(settings: Settings) -> int:
     # their streams cleanly; they resume from their last sequence elsewhere.
     servicer.end_watches()
     await server.stop(settings.grace_seconds)
-    for task in (sweeper, keeper, auditor):
+    for task in (sweeper, keeper, follower, poller, auditor):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -67,6 +67,7 @@ class GroupCommit:
         on_failed: Callable[[], None],
         on_rebuilt: Callable[[sqlite.Rebuilt], None],
         on_recovered: Callable[[], None],
+        on_committed: Callable[[int, float], None] | None = None,
     ) -> None:
         self.path = path
         self._synchronous = synchronous
@@ -78,6 +79,8 @@ class GroupCommit:
         self._on_failed = on_failed
         self._on_rebuilt = on_rebuilt
         self._on_recovered = on_recovered
+        # Each transaction's calls and seconds (for the group-commit metrics).
+        self._on_committed = on_committed
         # Shared with the writer thread, under _lock.
         self._lock = threading.Condition()
         self._open: _Group | None = None
@@ -180,7 +183,7 @@ class GroupCommit:
             ),
         )
 
-    def _committed(self, group: _Group, committed_at: int) -> None:
+    def _committed(self, group: _Group, committed_at: int, seconds: float) -> None:
         if self._waiting and self._waiting[0] is group:
             self._waiting.popleft()
         self._pending_calls -= group.calls
@@ -190,6 +193,8 @@ class GroupCommit:
         if group.future is not None:
             group.future.set_result(committed_at)
         self._wake_watchers()
+        if self._on_committed is not None:
+            self._on_committed(group.calls, seconds)
 
     def _wake_watchers(self) -> None:
         """Wake every wait_committed() waiter: committed_seq moved."""
@@ -270,8 +275,9 @@ class GroupCommit:
         self._image.committed(group.events, snapshot)
         self.transactions += 1
         self.events_written += len(group.events)
-        self._commit_s = 0.9 * self._commit_s + 0.1 * (clock.monotonic_s() - started)
-        self._post(self._committed, group, committed_at)
+        seconds = clock.monotonic_s() - started
+        self._commit_s = 0.9 * self._commit_s + 0.1 * seconds
+        self._post(self._committed, group, committed_at, seconds)
         if group.snapshot is not None:
             self._compact()
 
