@@ -1,4 +1,5 @@
-"""``python -m holdfast``: ``serve`` runs the gRPC server, ``ctl`` the operator CLI."""
+"""``python -m holdfast``: ``serve`` runs the gRPC server, ``ctl`` the operator CLI,
+``fake-feasibility`` a stand-in feasibility check for tests and drills."""
 
 from __future__ import annotations
 
@@ -24,7 +25,16 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the gRPC server")
     config.add_arguments(serve)
     commands.add_parser("ctl", help="inspect and operate a running server (see ctl --help)")
-    args = vars(parser.parse_args(argv))
+    fake = commands.add_parser(
+        "fake-feasibility", help="a stand-in feasibility check for tests and drills"
+    )
+    from holdfast import fake_feasibility
+
+    fake_feasibility.add_arguments(fake)
+    namespace = parser.parse_args(argv)
+    if namespace.command == "fake-feasibility":
+        return fake_feasibility.main(namespace)
+    args = vars(namespace)
     args.pop("command")
     return _serve(args)
 

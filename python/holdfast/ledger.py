@@ -153,6 +153,11 @@ class Ledger:
 
     # Decisions -------------------------------------------------------------------
 
+    def would_decide(self, item: BatchItem) -> bool:
+        """Whether deciding ``item`` would make a new decision (the core's
+        rule: not when its limits refuse it or its idempotency key is live)."""
+        return self._live.would_decide(item)
+
     def decide(self, item: BatchItem) -> Outcome:
         """One request, ``(operation, tenant, key, actor, now, *arguments)``.
 

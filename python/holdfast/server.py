@@ -28,11 +28,14 @@ from grpc_reflection.v1alpha import reflection
 from holdfast import InvariantViolation, audit, clock
 from holdfast.breakers import JOURNAL, Breakers, Change, parse_overrides
 from holdfast.config import Settings, split_listen
+from holdfast.feasibility import FeasibilityCheck
 from holdfast.interceptors import Activity, CallInterceptor
 from holdfast.ledger import Ledger
 from holdfast.logs import fields
 from holdfast.metrics import Endpoint, Metrics
 from holdfast.operations import OperationsServicer
+from holdfast.outbox import configured as configured_outbox
+from holdfast.outbox import deliver
 from holdfast.servicer import InventoryServicer
 from holdfast.store.housekeeping import housekeep
 from holdfast.store.schema import SchemaError
@@ -71,7 +74,7 @@ def build(
             ("grpc.so_reuseport", 0),
         ],
     )
-    servicer = InventoryServicer(ledger)
+    servicer = InventoryServicer(ledger, FeasibilityCheck.configured(settings, breakers, metrics))
     inventory_pb2_grpc.add_InventoryServiceServicer_to_server(servicer, server)
     operations = OperationsServicer(ledger, breakers, settings, metrics, servicer)
     operations_pb2_grpc.add_OperationsServiceServicer_to_server(operations, server)
@@ -251,6 +254,8 @@ async def serve(settings: Settings) -> int:
     breakers.listen(lambda c: metrics.breaker_changed(c.breaker, c.from_state, c.to_state))
     metrics.watch_breakers(breakers)
     ledger.breakers = breakers
+    # Before any decision, so compaction never passes the undelivered events.
+    outbox = configured_outbox(settings, ledger, breakers, metrics)
     readiness = Readiness(breakers, ledger.durable)
     breakers.listen(readiness.on_breaker)
     health = HealthServicer()
@@ -298,6 +303,7 @@ async def serve(settings: Settings) -> int:
     auditor = asyncio.create_task(
         audit.periodically(ledger, metrics, settings.audit_interval_seconds)
     )
+    deliverer = asyncio.create_task(deliver(outbox))
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -323,7 +329,7 @@ async def serve(settings: Settings) -> int:
     # their streams cleanly; they resume from their last sequence elsewhere.
     servicer.end_watches()
     await server.stop(settings.grace_seconds)
-    for task in (sweeper, keeper, follower, poller, auditor):
+    for task in (sweeper, keeper, follower, poller, auditor, deliverer):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

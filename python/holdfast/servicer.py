@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from google.protobuf.message import Message
 from grpc.aio import ServicerContext as Context
@@ -30,12 +31,17 @@ from holdfast import (
 from holdfast.errors import Refusal
 from holdfast.interceptors import current_call
 from holdfast.ledger import Ledger
+from holdfast.logs import fields
 from holdfast.store.events import JournalReader, encode_page_token
 from holdfast.v1 import inventory_pb2 as pb
 from holdfast.v1 import inventory_pb2_grpc
 
 if TYPE_CHECKING:
+    from holdfast._core import BatchItem
     from holdfast.convert import ItemBuilder
+    from holdfast.feasibility import Checked, FeasibilityCheck
+
+log = logging.getLogger("holdfast.servicer")
 
 # Every answer to a decision carries its Decision.
 AnswerT = TypeVar("AnswerT", pb.ReserveResponse, pb.ReservationResponse, pb.StockResponse)
@@ -45,8 +51,10 @@ _STOCK_OPERATIONS = frozenset({"set_stock", "adjust_stock"})
 
 
 class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, feasibility: FeasibilityCheck | None = None) -> None:
         self._ledger = ledger
+        # Asked before a reserve is decided anew (None: no check configured).
+        self._feasibility = feasibility
 
     # Holds and commitments ---------------------------------------------------
 
@@ -171,12 +179,19 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
                 results[index].error.CopyFrom(errors.status_of(refusal))
                 continue
             decided.append(index)
+        # Reserves are checked for feasibility each as its unary call would be.
+        try:
+            items, decided, unverified = await self._checked_batch(items, decided, results)
+        except Refusal as refusal:
+            await errors.abort(context, refusal)
         # Decisions are each the operation's own; the reservation or position
         # shown beside one is as the whole batch left it.
         try:
             outcomes = self._ledger.decide_batch(items)
             for index, outcome in zip(decided, outcomes, strict=True):
                 self._fill_result(results[index], kinds[index], outcome)
+                if index in unverified and outcome.accepted and not outcome.replayed:
+                    self._unverified(results[index].reserve, unverified[index])
             committed_at = await self._ledger.settle()
         except Refusal as refusal:
             await errors.abort(context, refusal)
@@ -211,10 +226,13 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         call = current_call()
         try:
             item = build(request, call.tenant, call.actor, clock.now_ms())
+            item, unverified = await self._checked(item)
             outcome = self._ledger.decide(item)
             answer = None
             if outcome.accepted:
                 answer = respond(outcome)
+                if unverified and not outcome.replayed:
+                    self._unverified(answer, unverified)
             # A rejection is journaled (it replays) and waits like an acceptance.
             committed_at = await self._ledger.settle()
         except Refusal as refusal:
@@ -225,6 +243,75 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         if committed_at is not None:
             answer.decision.committed_at.FromMilliseconds(committed_at)
         return answer
+
+    # The feasibility check -------------------------------------------------------
+
+    async def _checked(self, item: BatchItem) -> tuple[BatchItem, list[str]]:
+        """A reserve about to be decided anew asks the feasibility check first:
+        the item to decide (stamped when the check answered) and the checks
+        left unverified, or :class:`Refusal` when the verdict refuses it."""
+        feasibility = self._feasibility
+        if feasibility is None or item[0] != "reserve" or not self._ledger.would_decide(item):
+            return item, []
+        checked = await feasibility.check(item)
+        item = _stamped(item, clock.now_ms())
+        if checked.refusal is None:
+            return item, checked.unverified
+        if self._ledger.would_decide(item):
+            raise checked.refusal
+        # Its key was decided while the check ran: that decision is the answer.
+        return item, []
+
+    async def _checked_batch(
+        self, items: list[BatchItem], decided: list[int], results: list[pb.OperationResult]
+    ) -> tuple[list[BatchItem], list[int], dict[int, list[str]]]:
+        """Every reserve of a batch checked (at most CHECKS_AT_ONCE at a time);
+        the items and indexes still to decide and the unverified checks by
+        index. A refused reserve gets its refusal as its result."""
+        feasibility = self._feasibility
+        if feasibility is None or not any(item[0] == "reserve" for item in items):
+            return items, decided, {}
+        at_once = asyncio.Semaphore(CHECKS_AT_ONCE)
+
+        async def check(item: BatchItem) -> Checked | None:
+            if item[0] != "reserve" or not self._ledger.would_decide(item):
+                return None
+            async with at_once:
+                return await feasibility.check(item)
+
+        checks = await asyncio.gather(*(check(item) for item in items))
+        now = clock.now_ms()
+        kept: list[BatchItem] = []
+        kept_indexes: list[int] = []
+        unverified: dict[int, list[str]] = {}
+        for index, item, checked in zip(decided, items, checks, strict=True):
+            item = _stamped(item, now)
+            if checked is not None and checked.refusal is not None:
+                if self._ledger.would_decide(item):
+                    results[index].error.CopyFrom(errors.status_of(checked.refusal))
+                    continue
+            elif checked is not None and checked.unverified:
+                unverified[index] = checked.unverified
+            kept.append(item)
+            kept_indexes.append(index)
+        return kept, kept_indexes, unverified
+
+    def _unverified(self, answer: Any, dependencies: list[str]) -> None:
+        """Say in the answer which checks were not made, count and log it."""
+        answer.decision.unverified.extend(dependencies)
+        reservation_id = answer.reservation.reservation_id if answer.HasField("reservation") else ""
+        for dependency in dependencies:
+            if self._ledger.metrics is not None:
+                self._ledger.metrics.decided_unverified(dependency)
+            log.warning(
+                f"reserve decided without the {dependency} check",
+                extra=fields(
+                    dependency=dependency,
+                    reservation_id=reservation_id,
+                    tenant=current_call().tenant,
+                    request_id=current_call().request_id,
+                ),
+            )
 
     def _reservation(self, outcome: Outcome) -> pb.Reservation | None:
         if outcome.reservation_id is None:
@@ -336,6 +423,15 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         if not self._ledger.durable:
             await errors.abort(context, NO_JOURNAL)
         return self._journal_reader
+
+
+def _stamped(item: BatchItem, now: int) -> BatchItem:
+    """The item decided at ``now`` (after waiting on a dependency)."""
+    return cast("BatchItem", (*item[:4], now, *item[5:]))
+
+
+# Feasibility checks of one batch in flight at once.
+CHECKS_AT_ONCE = 16
 
 
 def _rejection(outcome: Outcome) -> Rejection:
