@@ -81,6 +81,10 @@ class GroupCommit:
         self._on_recovered = on_recovered
         # Each transaction's calls and seconds (for the group-commit metrics).
         self._on_committed = on_committed
+        # The lowest event seq a reader still needs (the outbox's first
+        # undelivered); compaction keeps it and every later one. Set by the
+        # server; read on the writer thread.
+        self.keep_from: Callable[[], int] | None = None
         # Shared with the writer thread, under _lock.
         self._lock = threading.Condition()
         self._open: _Group | None = None
@@ -283,8 +287,11 @@ class GroupCommit:
 
     def _compact(self) -> None:
         assert self._conn is not None
+        keep_from = None if self.keep_from is None else self.keep_from()
         try:
-            deleted = sqlite.compact(self._conn, clock.now_ms() - self._retention_ms)
+            deleted = sqlite.compact(
+                self._conn, clock.now_ms() - self._retention_ms, keep_from_seq=keep_from
+            )
         except sqlite3.Error as e:
             # Compaction is housekeeping: the next snapshot tries again.
             log.warning("journal compaction failed", extra=fields(error=str(e)))

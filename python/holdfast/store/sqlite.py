@@ -158,14 +158,16 @@ def append(
         raise
 
 
-def compact(conn: sqlite3.Connection, retained_from: int) -> int:
+def compact(conn: sqlite3.Connection, retained_from: int, keep_from_seq: int | None = None) -> int:
     """Delete events both covered by the latest snapshot and decided before
-    ``retained_from`` (unix ms), and every snapshot but the latest. Returns
-    how many events went."""
+    ``retained_from`` (unix ms), but none from ``keep_from_seq`` on (events
+    the outbox has not delivered), and every snapshot but the latest.
+    Returns how many events went."""
     latest = latest_snapshot(conn)
     if latest is None:
         return 0
-    seq = latest[0]
+    snapshot_seq = latest[0]
+    seq = snapshot_seq if keep_from_seq is None else min(snapshot_seq, keep_from_seq - 1)
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(
@@ -176,7 +178,7 @@ def compact(conn: sqlite3.Connection, retained_from: int) -> int:
         deleted = conn.execute(
             "DELETE FROM events WHERE seq <= ? AND at < ?", (seq, retained_from)
         ).rowcount
-        conn.execute("DELETE FROM snapshots WHERE seq < ?", (seq,))
+        conn.execute("DELETE FROM snapshots WHERE seq < ?", (snapshot_seq,))
         conn.execute("COMMIT")
     except BaseException:
         _rollback(conn)
