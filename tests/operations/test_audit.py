@@ -139,3 +139,25 @@ def test_the_periodic_audit_finds_a_drift_by_itself(tmp_path: Path) -> None:
         assert (value(samples, "holdfast_audit_last_run_timestamp_seconds") or 0) > 0
     finally:
         assert server.stop() == 0
+
+
+def test_a_drift_is_never_snapshotted_and_a_restart_heals_it(tmp_path: Path) -> None:
+    """Start-up refuses a snapshot that breaks the invariants, so a drifted
+    state is never written as one: the graceful stop skips its snapshot and
+    the journal alone rebuilds the state the decisions made."""
+    sku = unique("SKU")
+    server = OpsServer(tmp_path, "--fault-injection", "--audit-interval-seconds", "0").start()
+    with OperationsClient(server.target, actor="ops-carol") as ops:
+        ops.set_stock(sku, "W1", 10, source_sequence=1)
+        ops.reserve([(sku, "W1", 2)])
+        ops.inject_bucket_drift(sku, "W1", "reserved", 1, reason="audit drill")
+    assert server.stop() == 0
+    assert any("snapshot skipped" in r.get("msg", "") for r in server.log_records())
+
+    restarted = OpsServer(tmp_path, "--audit-interval-seconds", "0").start()
+    try:
+        with OperationsClient(restarted.target, actor="ops-carol") as ops:
+            assert list(ops.run_audit().differences) == []
+            assert ops.get_availability([sku]).positions[0].reserved == 2
+    finally:
+        assert restarted.stop() == 0
