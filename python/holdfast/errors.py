@@ -15,6 +15,11 @@ status, readable by any gRPC client (``grpc_status.rpc_status.from_call``):
 
 The batch RPC puts the same ``google.rpc.Status`` in each refused operation's
 result, so one refusal reads the same however the call was made.
+
+A call ended by :func:`abort` also carries, in its trailing metadata beside
+the status, ``grpc-retry-pushback-ms`` (the same delay as ``RetryInfo``, for
+clients that read gRPC's own retry hint, gRFC A6) and, while a breaker is not
+CLOSED, the ``holdfast-degraded`` trailer.
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from holdfast import REASONS, Rejection
-from holdfast.interceptors import current_call
+# A module import (not names): interceptors.py refuses calls with Refusal.
+from holdfast import REASONS, Rejection, interceptors
 
 DOMAIN = "holdfast.v1"
 
@@ -37,6 +42,9 @@ RESERVATION_NOT_FOUND = "RESERVATION_NOT_FOUND"
 
 OVERLOADED = "OVERLOADED"
 DEPENDENCY_UNAVAILABLE = "DEPENDENCY_UNAVAILABLE"
+
+# gRPC's server pushback trailer (gRFC A6): milliseconds before a retry.
+PUSHBACK_KEY = "grpc-retry-pushback-ms"
 
 
 class Refusal(Exception):  # noqa: N818 (a refusal is an answer, not a failure of ours)
@@ -62,6 +70,16 @@ class Refusal(Exception):  # noqa: N818 (a refusal is an answer, not a failure o
             OVERLOADED,
             f"the commit queue is full ({queue_limit} calls awaiting commit); retry later",
             {"resource": "commit_queue", "limit": queue_limit},
+            retry_after_s,
+        )
+
+    @classmethod
+    def in_flight_full(cls, limit: int, retry_after_s: float) -> Refusal:
+        """max_in_flight unary calls are running: refused before any servicer ran."""
+        return cls(
+            OVERLOADED,
+            f"the server is serving its maximum of {limit} calls at once; retry later",
+            {"resource": "in_flight", "limit": limit},
             retry_after_s,
         )
 
@@ -127,6 +145,13 @@ def _subject(facts: Mapping[str, str]) -> str:
     return ""
 
 
+def retry_delay_s(refusal: Rejection | Refusal) -> float | None:
+    """The delay advised before a retry: a retryable reason's named delay, or None."""
+    if isinstance(refusal, Refusal) and REASONS[refusal.reason].retryable:
+        return refusal.retry_after_s
+    return None
+
+
 def status_of(
     refusal: Rejection | Refusal, retry_after_s: float | None = None
 ) -> status_pb2.Status:
@@ -159,7 +184,18 @@ def status_of(
 
 
 async def abort(context: Any, refusal: Rejection | Refusal) -> NoReturn:
-    """End the call with the refusal's rich status (raises, as grpc's abort does)."""
-    current_call().reason = refusal.reason
-    await context.abort_with_status(rpc_status.to_status(status_of(refusal)))
-    raise AssertionError("abort_with_status returned")  # pragma: no cover
+    """End the call with the refusal's rich status (raises, as grpc's abort
+    does), its retry delay as gRPC's pushback trailer, and the degraded
+    trailer while a breaker is not CLOSED."""
+    call = interceptors.current_call()
+    call.reason = refusal.reason
+    if refusal.reason == OVERLOADED:
+        # Counted by the interceptor when the call ends, by the bound reached.
+        call.overloaded = _text(refusal.facts.get("resource"))
+    status = rpc_status.to_status(status_of(refusal))
+    trailers = [*status.trailing_metadata, *interceptors.degraded_trailer(call)]
+    delay_s = retry_delay_s(refusal)
+    if delay_s is not None:
+        trailers.append((PUSHBACK_KEY, str(max(0, round(delay_s * 1000)))))
+    await context.abort(status.code, status.details, tuple(trailers))
+    raise AssertionError("abort returned")  # pragma: no cover

@@ -4,8 +4,22 @@
 (until authentication replaces them with verified identities), takes or
 mints the request id and returns it in the initial metadata, refuses a call
 whose deadline has already passed, and writes one JSON log line per call
-with its method, status code, reason, duration and request id. Servicers
-read the identity with :func:`current_call`.
+with its method, status code, reason, duration and request id (and, for a
+decision, its reservation, key and rule version). Servicers read the
+identity with :func:`current_call`.
+
+Two more things every call gets:
+
+- a bound on unary calls served at once (``max_in_flight``): past it a call
+  is refused before any servicer runs, ``RESOURCE_EXHAUSTED``/``OVERLOADED``
+  with a retry delay, so the calls admitted keep their latency instead of
+  all of them queueing behind each other. Health checks and operators'
+  calls are never refused by it (a balancer or an operator must still get
+  through to an overloaded server), nor are streams (a feed lasts as long
+  as its consumer, it is no load of the moment);
+- while any circuit breaker is not CLOSED, the ``holdfast-degraded`` trailer
+  naming them (``journal=OPEN,feasibility=HALF_OPEN``) on every answer, OK
+  or not, so a caller can tell a degraded answer from a normal one.
 """
 
 from __future__ import annotations
@@ -22,10 +36,12 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from holdfast import clock
+# Module imports (not names): errors.py reads current_call from here.
+from holdfast import clock, errors
 from holdfast.logs import fields
 
 if TYPE_CHECKING:
+    from holdfast.breakers import Breakers
     from holdfast.metrics import Metrics
 
 TENANT_KEY = "x-holdfast-tenant"
@@ -35,6 +51,16 @@ DEFAULT_TENANT = "default"
 DEFAULT_ACTOR = "anonymous"
 # A caller's request id is echoed in logs and metadata: keep it short and printable.
 MAX_REQUEST_ID = 128
+# The trailer naming the breakers not CLOSED while the service runs degraded.
+DEGRADED_KEY = "holdfast-degraded"
+# The delay advised to a call refused at max_in_flight. Slots free up as
+# calls finish (milliseconds each), but a refused client coming straight
+# back only adds to the load that refused it: a tenth of a second spreads
+# the retries past the burst.
+IN_FLIGHT_RETRY_S = 0.1
+# Never refused at max_in_flight: the balancer's health checks and the
+# operators' service (forcing a breaker is how load gets shed by hand).
+UNBOUNDED_SERVICES = ("/grpc.health.v1.", "/holdfast.v1.OperationsService/")
 
 log = logging.getLogger("holdfast.call")
 
@@ -49,6 +75,17 @@ class Call:
     actor: str = DEFAULT_ACTOR
     # The reason code the call was answered with, for the log line.
     reason: str = ""
+    # A decision's facts for its log line (set by the servicer; cheap to
+    # set, read only when the line is written).
+    reservation_id: str = ""
+    idempotency_key: str = ""
+    rule_version: str = ""
+    # The bound that refused the call OVERLOADED (in_flight, commit_queue),
+    # counted when the call ends.
+    overloaded: str = ""
+    # The breakers not CLOSED, as the degraded trailer names them ("" when
+    # none): asked when the answer is sent, since a call can open one.
+    degraded: Callable[[], str] = lambda: ""
     # A journal breaker permit taken for this call and not yet reported (the
     # ledger reports it when the call's decisions settle, else gives it back).
     journal_permit: bool = False
@@ -82,10 +119,27 @@ class Activity:
     running: int = 0
 
 
+def degraded_names(breakers: Breakers) -> str:
+    """The degraded trailer's value: ``"journal=OPEN,feasibility=HALF_OPEN"``."""
+    return ",".join(f"{name}={state}" for name, state in breakers.degraded())
+
+
 class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        metrics: Metrics | None = None,
+        *,
+        max_in_flight: int | None = None,
+        breakers: Breakers | None = None,
+    ) -> None:
+        """``max_in_flight``: unary calls served at once (None: unbounded);
+        ``breakers``: whose degradation the trailer reports."""
         self.activity = Activity()
         self._metrics = metrics
+        self._max_in_flight = max_in_flight
+        self._degraded: Callable[[], str] = (
+            (lambda: "") if breakers is None else (lambda: degraded_names(breakers))
+        )
 
     async def intercept_service(
         self,
@@ -100,14 +154,15 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         metadata = {m.key: m.value for m in handler_call_details.invocation_metadata or ()}
         # Whether the answer is a stream: its length says nothing of latency.
         streaming = handler.unary_stream is not None or handler.stream_stream is not None
-        observe = _observer(method, metadata, self._metrics, streaming)
+        observe = _observer(method, metadata, self._metrics, streaming, self._degraded)
+        bound = None if method.startswith(UNBOUNDED_SERVICES) else self._max_in_flight
         if handler.unary_unary is not None:
-            unary = _wrap(handler.unary_unary, observe, self.activity)
+            unary = _wrap(handler.unary_unary, observe, self.activity, bound)
             return handler._replace(unary_unary=unary)
         if handler.unary_stream is not None:
             return handler._replace(unary_stream=_wrap(handler.unary_stream, observe, None))
         if handler.stream_unary is not None:
-            unary = _wrap(handler.stream_unary, observe, self.activity)
+            unary = _wrap(handler.stream_unary, observe, self.activity, bound)
             return handler._replace(stream_unary=unary)
         return handler._replace(stream_stream=_wrap(handler.stream_stream, observe, None))
 
@@ -116,9 +171,13 @@ Observer = Callable[[Any], Any]
 
 
 def _wrap(
-    behaviour: Callable[..., Any], observe: Observer, activity: Activity | None
+    behaviour: Callable[..., Any],
+    observe: Observer,
+    activity: Activity | None,
+    bound: int | None = None,
 ) -> Callable[..., Any]:
-    """The behaviour run inside ``observe``, keeping its shape (coroutine or generator)."""
+    """The behaviour run inside ``observe``, keeping its shape (coroutine or
+    generator); a unary one refused at once when ``bound`` calls are running."""
     if inspect.isasyncgenfunction(behaviour):
 
         async def stream(request: Any, context: Any) -> AsyncIterator[Any]:
@@ -129,6 +188,9 @@ def _wrap(
         return stream
 
     async def unary(request: Any, context: Any) -> Any:
+        if activity is not None and bound is not None and activity.running >= bound:
+            async with observe(context):
+                await errors.abort(context, errors.Refusal.in_flight_full(bound, IN_FLIGHT_RETRY_S))
         if activity is not None:
             activity.running += 1
         try:
@@ -141,8 +203,18 @@ def _wrap(
     return unary
 
 
+def degraded_trailer(call: Call) -> tuple[tuple[str, str], ...]:
+    """The trailing metadata naming the breakers not CLOSED (empty when none)."""
+    degraded = call.degraded()
+    return ((DEGRADED_KEY, degraded),) if degraded else ()
+
+
 def _observer(
-    method: str, metadata: dict[str, Any], metrics: Metrics | None, streaming: bool
+    method: str,
+    metadata: dict[str, Any],
+    metrics: Metrics | None,
+    streaming: bool,
+    degraded: Callable[[], str],
 ) -> Observer:
     @asynccontextmanager
     async def observe(context: Any) -> AsyncIterator[Call]:
@@ -151,6 +223,7 @@ def _observer(
             request_id=_request_id(metadata.get(REQUEST_ID_KEY)),
             tenant=str(metadata.get(TENANT_KEY) or DEFAULT_TENANT),
             actor=str(metadata.get(ACTOR_KEY) or DEFAULT_ACTOR),
+            degraded=degraded,
         )
         token = _current.set(call)
         started = clock.monotonic_s()
@@ -162,9 +235,14 @@ def _observer(
                 # The caller has given up: deciding now would commit stock
                 # that nobody will hear about.
                 await context.abort(
-                    grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed before the call ran"
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    "the deadline passed before the call ran",
+                    degraded_trailer(call),
                 )
             yield call
+            trailer = degraded_trailer(call)
+            if trailer:
+                context.set_trailing_metadata((*context.trailing_metadata(), *trailer))
         except grpc.aio.AbortError:
             code = _code_name(context.code())
             raise
@@ -176,7 +254,9 @@ def _observer(
             log.exception("call failed", extra=fields(method=method, request_id=call.request_id))
             # Tell the caller nothing of internals: the request id finds the log line.
             await context.abort(
-                grpc.StatusCode.INTERNAL, f"internal error (request id {call.request_id})"
+                grpc.StatusCode.INTERNAL,
+                f"internal error (request id {call.request_id})",
+                degraded_trailer(call),
             )
         finally:
             _current.reset(token)
@@ -185,20 +265,33 @@ def _observer(
                 # The RPC's path (/package.Service/Method) without its slash.
                 name = method.lstrip("/")
                 metrics.called(name, code, call.reason, seconds, streaming=streaming)
-            log.info(
-                "call",
-                extra=fields(
-                    method=method,
-                    code=code,
-                    reason=call.reason,
-                    duration_ms=round(seconds * 1000, 3),
-                    request_id=call.request_id,
-                    tenant=call.tenant,
-                    actor=call.actor,
-                ),
-            )
+                if call.overloaded:
+                    metrics.refused_overload(call.overloaded)
+            # Nobody reads the line below INFO: do not build it.
+            if log.isEnabledFor(logging.INFO):
+                log.info("call", extra=_line(call, code, seconds))
 
     return observe
+
+
+def _line(call: Call, code: str, seconds: float) -> dict[str, Any]:
+    """The call's log line: what was asked, by whom, how it ended; a decision's
+    reservation, key and rule version. Never the metadata as a whole (it
+    may carry credentials)."""
+    facts: dict[str, Any] = {
+        "method": call.method,
+        "code": code,
+        "reason": call.reason,
+        "duration_ms": round(seconds * 1000, 3),
+        "request_id": call.request_id,
+        "tenant": call.tenant,
+        "actor": call.actor,
+    }
+    if call.idempotency_key or call.rule_version:
+        facts["reservation_id"] = call.reservation_id
+        facts["idempotency_key"] = call.idempotency_key
+        facts["rule_version"] = call.rule_version
+    return fields(**facts)
 
 
 def _code_name(code: Any) -> str:

@@ -259,7 +259,7 @@ async def serve(settings: Settings) -> int:
     readiness = Readiness(breakers, ledger.durable)
     breakers.listen(readiness.on_breaker)
     health = HealthServicer()
-    interceptor = CallInterceptor(metrics)
+    interceptor = CallInterceptor(metrics, max_in_flight=settings.max_in_flight, breakers=breakers)
     metrics.watch(ledger.census, ledger.journal_state, lambda: interceptor.activity.running)
     server, servicer = build(settings, ledger, health, interceptor, breakers, metrics)
     try:

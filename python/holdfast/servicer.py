@@ -224,10 +224,14 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         the call with its status. ``respond`` builds the answer from the state
         the decision left, before the wait lets other calls change it."""
         call = current_call()
+        # For the call's log line (every decision request has a key).
+        call.idempotency_key = getattr(request, "idempotency_key", "")
         try:
             item = build(request, call.tenant, call.actor, clock.now_ms())
             item, unverified = await self._checked(item)
             outcome = self._ledger.decide(item)
+            call.rule_version = outcome.rule_version
+            call.reservation_id = outcome.reservation_id or ""
             answer = None
             if outcome.accepted:
                 answer = respond(outcome)
