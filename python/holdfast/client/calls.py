@@ -18,6 +18,7 @@ from grpc_status import rpc_status
 from holdfast.client.errors import (
     HoldfastError,
     error_from_status,
+    pushback_from,
     request_id_from,
     status_from_trailers,
 )
@@ -123,4 +124,11 @@ def error_from_rpc_error(rpc_error: grpc.RpcError, attempts: int, *, aio: bool) 
         except ValueError:  # details disagree with the status line: trust the trailer anyway
             status = status_from_trailers(trailers)
     request_id = request_id_from(_metadata_or_none(rpc_error.initial_metadata))
-    return error_from_status(code, message, status, request_id=request_id, attempts=attempts)
+    return error_from_status(
+        code,
+        message,
+        status,
+        retry_pushback=pushback_from(trailers),
+        request_id=request_id,
+        attempts=attempts,
+    )

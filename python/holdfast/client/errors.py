@@ -3,7 +3,9 @@
 The server answers a refused call with a status code and a ``google.rpc.Status``
 in the trailing metadata (``grpc-status-details-bin``): one ``ErrorInfo``
 (reason = a ReasonCode name, metadata = the facts), plus ``BadRequest``,
-``PreconditionFailure`` or ``RetryInfo`` where they fit. This module turns that
+``PreconditionFailure`` or ``RetryInfo`` where they fit; a refusal with a
+retry delay also carries gRPC's own hint, the ``grpc-retry-pushback-ms``
+trailer (gRFC A6), which is all some servers and proxies send. This module turns that
 into one exception per category, so callers write ``except Rejected`` rather
 than comparing status codes. The reason names themselves are the server's
 (the core's catalogue); nothing here decides what a reason means.
@@ -35,6 +37,7 @@ __all__ = [
 
 DOMAIN = "holdfast.v1"
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
+PUSHBACK_KEY = "grpc-retry-pushback-ms"
 REQUEST_ID_KEY = "x-request-id"
 
 
@@ -67,7 +70,9 @@ class HoldfastError(Exception):
             as the strings the server sent.
         field_violations: which fields were malformed (INVALID_ARGUMENT).
         precondition_violations: which guards refused (FAILED_PRECONDITION).
-        retry_after: the server's advised delay in seconds, or None.
+        retry_after: the server's advised delay in seconds (``RetryInfo``), or None.
+        retry_pushback: the ``grpc-retry-pushback-ms`` trailer in seconds, or
+            None; negative when the server asked the client not to retry.
         request_id: the server's ``x-request-id`` for this call, when it sent one.
         attempts: how many attempts the client made before giving up.
     """
@@ -82,6 +87,7 @@ class HoldfastError(Exception):
         field_violations: Iterable[FieldViolation] = (),
         precondition_violations: Iterable[PreconditionViolation] = (),
         retry_after: float | None = None,
+        retry_pushback: float | None = None,
         request_id: str | None = None,
         attempts: int = 1,
     ) -> None:
@@ -93,6 +99,7 @@ class HoldfastError(Exception):
         self.field_violations: list[FieldViolation] = list(field_violations)
         self.precondition_violations: list[PreconditionViolation] = list(precondition_violations)
         self.retry_after = retry_after
+        self.retry_pushback = retry_pushback
         self.request_id = request_id
         self.attempts = attempts
 
@@ -154,6 +161,7 @@ def error_from_status(
     message: str,
     status: status_pb2.Status | None,
     *,
+    retry_pushback: float | None = None,
     request_id: str | None = None,
     attempts: int = 1,
 ) -> HoldfastError:
@@ -161,7 +169,8 @@ def error_from_status(
 
     ``status`` is the decoded ``google.rpc.Status`` (None when the failure has
     no details, e.g. the server was never reached). The same function decodes
-    a batch item's ``OperationResult.error``.
+    a batch item's ``OperationResult.error``. ``retry_pushback``: see
+    :func:`pushback_from`.
     """
     reason = ""
     facts: dict[str, str] = {}
@@ -197,6 +206,7 @@ def error_from_status(
         field_violations=fields,
         precondition_violations=guards,
         retry_after=retry_after,
+        retry_pushback=retry_pushback,
         request_id=request_id,
         attempts=attempts,
     )
@@ -222,6 +232,23 @@ def status_from_trailers(
     for key, value in trailers or ():
         if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
             return status_pb2.Status.FromString(value)
+    return None
+
+
+def pushback_from(trailers: Iterable[tuple[str, str | bytes]] | None) -> float | None:
+    """The ``grpc-retry-pushback-ms`` trailer in seconds, or None when absent.
+
+    As gRFC A6 reads it: a value that is negative or not an integer is the
+    server asking the client not to retry at all (returned as -1.0).
+    """
+    for key, value in trailers or ():
+        if key == PUSHBACK_KEY:
+            text = value if isinstance(value, str) else value.decode("ascii", "replace")
+            try:
+                millis = int(text.strip())
+            except ValueError:
+                return -1.0
+            return -1.0 if millis < 0 else millis / 1000
     return None
 
 

@@ -6,12 +6,18 @@ that outcome. So the client retries what is transient and says so:
 
 - UNAVAILABLE (server not reached, or a dependency's breaker open) and
   ABORTED (the first request with this key is still in flight);
-- RESOURCE_EXHAUSTED only when the server sent ``RetryInfo``, i.e. it asked
-  for a retry after a delay (a quota without advice is not retried).
+- RESOURCE_EXHAUSTED only when the server advised a delay, i.e. it asked
+  for a retry later (a quota without advice is not retried).
+
+The server's advice is ``RetryInfo`` in the rich status or, failing that,
+gRPC's ``grpc-retry-pushback-ms`` trailer (gRFC A6); when both are there
+``RetryInfo`` wins. A pushback that is negative (or not a number) without
+``RetryInfo`` is the server asking not to retry: the call gives up at once,
+whatever the code.
 
 A business rejection (FAILED_PRECONDITION) is never retried: with the same
 key it would replay the same rejection. Delays grow exponentially with
-jitter, a server's ``RetryInfo`` delay is honoured (never shortened), and no
+jitter, a server's advised delay is honoured (never shortened), and no
 attempt starts or sleeps past the call's overall deadline.
 """
 
@@ -35,8 +41,8 @@ class RetryPolicy:
 
     The n-th retry waits ``min(max_backoff, initial_backoff * multiplier**(n-1))``
     scaled by a random factor in ``[1 - jitter, 1]`` (so many clients refused at
-    once do not come back at once), or the server's ``RetryInfo`` delay scaled
-    by ``[1, 1 + jitter]`` when it gave one.
+    once do not come back at once), or the server's advised delay (``RetryInfo``,
+    else the pushback trailer) scaled by ``[1, 1 + jitter]`` when it gave one.
 
     Attributes:
         max_attempts: attempts in all, the first included (1 disables retries).
@@ -68,9 +74,12 @@ class RetryPolicy:
 
     def is_retryable(self, error: HoldfastError) -> bool:
         """Whether another attempt with the same key can change the answer."""
+        advised = advised_delay(error)
+        if advised is not None and advised < 0:
+            return False  # the server asked for no retry (gRFC A6)
         if error.code in _ALWAYS_RETRIED:
             return True
-        return error.code == grpc.StatusCode.RESOURCE_EXHAUSTED and error.retry_after is not None
+        return error.code == grpc.StatusCode.RESOURCE_EXHAUSTED and advised is not None
 
     def delay_before_retry(
         self, error: HoldfastError, attempt: int, remaining: float
@@ -84,11 +93,18 @@ class RetryPolicy:
         """
         if attempt >= self.max_attempts or not self.is_retryable(error):
             return None
-        if error.retry_after is not None:
-            delay = error.retry_after * self._random.uniform(1.0, 1.0 + self.jitter)
+        advised = advised_delay(error)
+        if advised is not None:
+            delay = advised * self._random.uniform(1.0, 1.0 + self.jitter)
         else:
             base = min(self.max_backoff, self.initial_backoff * self.multiplier ** (attempt - 1))
             delay = base * self._random.uniform(1.0 - self.jitter, 1.0)
         if delay >= remaining:
             return None
         return delay
+
+
+def advised_delay(error: HoldfastError) -> float | None:
+    """The server's advised delay in seconds: ``RetryInfo``'s, else the
+    pushback trailer's (negative: do not retry), else None."""
+    return error.retry_after if error.retry_after is not None else error.retry_pushback
