@@ -383,7 +383,22 @@ def _show(client: Client, args: argparse.Namespace) -> Outcome:
 
 # The audit trail and the feed.
 
-EVENT_HEADERS = ["SEQ", "AT", "KIND", "ACTOR", "REASON", "KEY"]
+EVENT_HEADERS = ["SEQ", "AT", "KIND", "ACTOR", "REASON", "KEY", "NOTE"]
+
+# The change fields that say why, in the journal's JSON (a release's note,
+# an adjustment's reason): an operator override's reason shows here.
+_WHY_FIELDS = ("note", "adjustment_reason")
+
+
+def event_note(event: pb.Event) -> str:
+    try:
+        change = json.loads(event.body_json)["change"]
+        (fields_of_change,) = change.values()
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return ""
+    if not isinstance(fields_of_change, dict):
+        return ""
+    return next((str(fields_of_change[f]) for f in _WHY_FIELDS if fields_of_change.get(f)), "")
 
 
 def event_row(event: pb.Event) -> tuple[int, str, str, str, str, str]:
@@ -411,7 +426,8 @@ def _history(client: Client, args: argparse.Namespace) -> Outcome:
             break
     if not answer.events:
         return answer, f"no journaled events for {args.reservation_id}"
-    return answer, table(EVENT_HEADERS, [event_row(event) for event in answer.events])
+    rows = [(*event_row(event), event_note(event) or "-") for event in answer.events]
+    return answer, table(EVENT_HEADERS, rows)
 
 
 def describe_event(event: pb.Event) -> str:

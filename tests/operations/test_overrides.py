@@ -10,7 +10,7 @@ import pytest
 from holdfast.client import Client, InvalidArgument, NotFound, OperationsClient, Rejected
 from holdfast.v1 import inventory_pb2 as pb
 from holdfast.v1 import reasons_pb2
-from operations_support import OpsServer, unique
+from operations_support import OpsServer, run_ctl, unique
 
 Stock = Callable[[str, str, int], pb.StockResponse]
 
@@ -123,3 +123,18 @@ def test_overrides_need_an_actor_a_reason_and_a_tenant(
     assert shop.get_reservation(reservation_id).state == pb.LINE_STATE_RESERVED
     assert ops.get_availability([sku]).positions[0].on_hand == 10
     assert ops.list_operator_actions(page_size=1).actions == before
+
+
+def test_ctl_history_shows_the_operators_reason(
+    server: OpsServer, ops: OperationsClient, shop: Client, stock: Stock, tenant: str
+) -> None:
+    sku = unique("SKU")
+    stock(sku, "W1", 10)
+    reservation_id = shop.reserve([(sku, "W1", 1)]).reservation.reservation_id
+    ops.override_release(reservation_id, tenant=tenant, reason="stuck checkout")
+    shown = run_ctl(server.target, "--tenant", tenant, "history", reservation_id)
+    assert shown.returncode == 0, shown.stderr
+    header, *rows = shown.stdout.splitlines()
+    assert header.split()[-1] == "NOTE"
+    assert rows[-1].split()[2:4] == ["lines_moved", "ops-alice"]
+    assert rows[-1].endswith("stuck checkout")
