@@ -5,14 +5,10 @@ call carries (rich status, RetryInfo, trailers)."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import time
 import urllib.request
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import timestamp_pb2
@@ -20,9 +16,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from holdfast.v1 import inventory_pb2 as pb
 from holdfast.v1 import inventory_pb2_grpc
-from serverproc import PYTHON, SERVICE, START_TIMEOUT_S, ServerProcess, free_port, serve_command
-
-T = TypeVar("T")
+from serverproc import SERVICE, ServerProcess, free_port, serve_command
 
 WAIT_S = 30.0  # generous for a shared 2-core machine
 LOCATION = "L1"
@@ -72,38 +66,6 @@ class Holdfast(ServerProcess):
         return inventory_pb2_grpc.InventoryServiceStub(channel)
 
 
-class FakeFeasibility(ServerProcess):
-    """``holdfast fake-feasibility`` (a real process on loopback) and its controls."""
-
-    def __init__(self, directory: Path) -> None:
-        super().__init__(directory / "feasibility.log")
-
-    def start(self) -> FakeFeasibility:
-        self.launch([PYTHON, "-m", "holdfast", "fake-feasibility", "--listen", "127.0.0.1:0"])
-        listening = wait_until(
-            lambda: next((r for r in self.log_records() if "port" in r), None),
-            what="the fake feasibility check to listen",
-            timeout=START_TIMEOUT_S,
-        )
-        self.port = int(listening["port"])
-        return self
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/check"
-
-    def control(self, **told: Any) -> dict[str, Any]:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/control",
-            data=json.dumps(told).encode(),
-            method="POST",
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            settings: dict[str, Any] = json.load(answer)
-        return settings
-
-
 class WriteLock:
     """The journal's write lock, held by the test's own connection: a commit
     waits for it (up to the server's journal timeout), so its call stays in
@@ -119,20 +81,6 @@ class WriteLock:
     def __exit__(self, *_: object) -> None:
         self._conn.execute("ROLLBACK")
         self._conn.close()
-
-
-def wait_until(
-    probe: Callable[[], T | None], what: str, timeout: float = WAIT_S, every: float = 0.02
-) -> T:
-    """Poll ``probe`` until it returns something other than None (or fail)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found is not None:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout} s for {what}")
-        time.sleep(every)
 
 
 def ts_now() -> timestamp_pb2.Timestamp:

@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from bp_support import WAIT_S, FakeFeasibility, Holdfast, set_stock, unique
+from bp_support import WAIT_S, Holdfast, set_stock, unique
+from fake_feasibility import FakeFeasibility
 from serverproc import PYTHON
 
 MAX_IN_FLIGHT = 8
@@ -68,7 +69,7 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 
 def test_three_times_capacity_keeps_admitted_latency(tmp_path: Path) -> None:
-    feasibility = FakeFeasibility(tmp_path).start()
+    feasibility = FakeFeasibility(tmp_path / "feasibility.log").start()
     server: Holdfast | None = None
     try:
         feasibility.control(delay_ms=DEPENDENCY_MS)

@@ -19,11 +19,11 @@ from bp_support import (
     reserve,
     set_stock,
     unique,
-    wait_until,
 )
 from holdfast.client import AsyncClient, Client, HoldfastError, Overloaded, RetryPolicy
 from holdfast.client.errors import pushback_from
 from holdfast.v1 import inventory_pb2 as pb
+from polling import until
 from pushback_proxy import Pushback, PushbackProxy
 
 EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -181,7 +181,7 @@ def test_the_client_waits_out_a_real_overload(tmp_path: Path) -> None:
             outcome: dict[str, pb.ReserveResponse | BaseException] = {}
             with WriteLock(server.database):
                 holding = stub.Reserve.future(reserve(sku), timeout=WAIT_S)
-                wait_until(
+                until(
                     lambda: server.metric("holdfast_rpc_in_flight") == 1 or None,
                     what="the slot to be taken",
                 )
@@ -195,7 +195,7 @@ def test_the_client_waits_out_a_real_overload(tmp_path: Path) -> None:
 
                 caller = threading.Thread(target=patient)
                 caller.start()
-                wait_until(
+                until(
                     lambda: (
                         server.metric("holdfast_overload_refusals_total", resource="in_flight") >= 2
                         or None

@@ -27,10 +27,10 @@ from bp_support import (
     set_stock,
     trailers,
     unique,
-    wait_until,
 )
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from holdfast.v1 import inventory_pb2 as pb
+from polling import until
 
 SERVICE = "holdfast.v1.InventoryService"
 
@@ -72,7 +72,7 @@ def test_calls_past_max_in_flight_are_refused_before_the_servicer_runs(tmp_path:
             with WriteLock(server.database):
                 # The one slot: a Reserve whose commit waits for the lock.
                 holding = stub.Reserve.future(reserve(sku), timeout=WAIT_S)
-                wait_until(lambda: _in_flight(server, 1), what="the Reserve to be in flight")
+                until(lambda: _in_flight(server, 1), what="the Reserve to be in flight")
 
                 key = unique("refused")
                 refused = _refused(stub.Reserve.future(reserve(sku, key), timeout=WAIT_S))
@@ -110,7 +110,7 @@ def test_a_full_commit_queue_refuses_with_the_same_hints(tmp_path: Path) -> None
             stub.SetStock(set_stock(sku, 10), timeout=WAIT_S)
             with WriteLock(server.database):
                 waiting = stub.Reserve.future(reserve(sku), timeout=WAIT_S)
-                wait_until(lambda: _in_flight(server, 1), what="the Reserve to await its commit")
+                until(lambda: _in_flight(server, 1), what="the Reserve to await its commit")
                 key = unique("refused")
                 refused = _refused(stub.Reserve.future(reserve(sku, key), timeout=WAIT_S))
                 _assert_overloaded(refused, "commit_queue", 1)

@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from dependencies_harness import FakeFeasibility, Server
+from dependencies_harness import Server
+from fake_feasibility import FakeFeasibility
 
 
 @pytest.fixture

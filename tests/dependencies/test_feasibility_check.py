@@ -10,11 +10,13 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from dependencies_harness import FakeFeasibility, Server, breaker_state, until
+from dependencies_harness import Server, breaker_state
+from fake_feasibility import FakeFeasibility
 from google.protobuf.timestamp_pb2 import Timestamp
 from holdfast.client import Rejected, Unavailable, error_from_rpc_status
 from holdfast.client.operations import OperationsClient
 from holdfast.v1 import inventory_pb2 as pb
+from polling import until
 
 # A small window so a handful of calls decides; a short wait in OPEN.
 BREAKER = (

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dependencies_harness import Server, breaker_state, until
+from dependencies_harness import Server, breaker_state
 from holdfast.client.operations import OperationsClient
+from polling import until
 
 BREAKER = (
     "events.minimum_number_of_calls=2,events.sliding_window_size=2,"

@@ -14,7 +14,8 @@ from google.protobuf import timestamp_pb2
 from holdfast import config
 from holdfast.v1 import inventory_pb2 as pb
 from holdfast.v1 import inventory_pb2_grpc
-from metrics_support import MetricsServer, Samples, eventually, fetch, scrape, unique, value
+from metrics_support import MetricsServer, unique
+from scrape import Samples, eventually, fetch, scrape, value
 
 RESERVE = "holdfast.v1.InventoryService/Reserve"
 SET_STOCK = "holdfast.v1.InventoryService/SetStock"

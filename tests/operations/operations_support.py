@@ -4,16 +4,10 @@ person runs it, and a /metrics scrape parsed as Prometheus parses it."""
 from __future__ import annotations
 
 import subprocess
-import time
-import urllib.request
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
 from serverproc import PYTHON, REPO, SERVICE, ServerProcess, free_port, serve_command
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def unique(prefix: str) -> str:
@@ -63,27 +57,3 @@ def run_ctl(
         timeout=120,
         check=False,
     )
-
-
-def scrape(url: str) -> Samples:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        text = response.read().decode()
-    samples: Samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return samples
-
-
-def value(samples: Samples, name: str, **labels: str) -> float | None:
-    return samples.get((name, frozenset(labels.items())))
-
-
-def eventually(url: str, check: Callable[[Samples], bool], timeout: float = 30.0) -> Samples:
-    """Scrape until ``check`` holds or the deadline passes (the caller asserts)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        samples = scrape(url)
-        if check(samples) or time.monotonic() > deadline:
-            return samples
-        time.sleep(0.05)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from holdfast.client import Client, HoldfastError, InvalidArgument, OperationsClient
 from holdfast.v1 import inventory_pb2 as pb
-from operations_support import OpsServer, eventually, run_ctl, scrape, unique, value
+from operations_support import OpsServer, run_ctl, unique
+from scrape import eventually, scrape, value
 
 Stock = Callable[[str, str, int], pb.StockResponse]
 
