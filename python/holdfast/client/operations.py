@@ -13,18 +13,15 @@ default) and a ``reason``; the server refuses it otherwise (``InvalidArgument``)
 
 from __future__ import annotations
 
+import functools
 from typing import Any, cast
 
 import grpc
 
 from holdfast.client.calls import (
-    DEFAULT_TARGET,
-    DEFAULT_TIMEOUT,
-    ChannelOptions,
     error_from_rpc_error,
 )
 from holdfast.client.requests import mint_key
-from holdfast.client.retry import RetryPolicy
 from holdfast.client.sync import Client
 from holdfast.v1 import inventory_pb2 as inventory_pb
 from holdfast.v1 import operations_pb2 as pb
@@ -45,27 +42,10 @@ BREAKER_ACTIONS: dict[str, Action.ValueType] = {
 class OperationsClient(Client):
     """A :class:`Client` that also calls ``holdfast.v1.OperationsService``."""
 
-    def __init__(
-        self,
-        target: str = DEFAULT_TARGET,
-        *,
-        tenant: str | None = None,
-        actor: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = None,
-        credentials: grpc.ChannelCredentials | None = None,
-        options: ChannelOptions = (),
-    ) -> None:
-        super().__init__(
-            target,
-            tenant=tenant,
-            actor=actor,
-            timeout=timeout,
-            retry=retry,
-            credentials=credentials,
-            options=options,
-        )
-        self._operations: Any = operations_pb2_grpc.OperationsServiceStub(self._channel)
+    @functools.cached_property
+    def _operations(self) -> Any:
+        # On the Client's own channel: one connection, identity and policy.
+        return operations_pb2_grpc.OperationsServiceStub(self._channel)
 
     # Circuit breakers.
 
