@@ -113,7 +113,7 @@ async def open_loop(target: str, sku: str, rate: float, seconds: float) -> dict[
         sent_s = time.perf_counter() - started
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - started
-    return {"elapsed_s": elapsed, "sent_s": sent_s, "samples": samples}
+    return {"elapsed_s": elapsed, "sent_s": sent_s, "sent": total, "samples": samples}
 
 
 def main(argv: list[str]) -> None:

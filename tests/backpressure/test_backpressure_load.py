@@ -108,7 +108,8 @@ def test_three_times_capacity_keeps_admitted_latency(tmp_path: Path) -> None:
         )
 
         # Nothing timed out: every call answered, admitted or refused as overload.
-        assert len(samples) == round(offered * OPEN_SECONDS)
+        assert len(samples) == loaded["sent"]
+        assert abs(loaded["sent"] - offered * OPEN_SECONDS) <= 1
         assert {s[1] for s in samples} <= {"OK", "RESOURCE_EXHAUSTED"}, {s[1] for s in samples}
         for _, _, reason, retry_ms, pushback_ms in refused:
             assert reason == "OVERLOADED"
