@@ -90,7 +90,10 @@ def add_commands(commands: Subparsers, command: MakeCommand) -> None:
     )
     made.add_argument("counts", metavar="COUNTS.csv")
     made.add_argument(
-        "--apply", action="store_true", help="adjust on hand to the counts (needs --reason)"
+        "--apply",
+        action="store_true",
+        help="adjust on hand to the counts (needs --reason); each adjustment is the "
+        "difference read just before, so run it while the warehouse is not moving stock",
     )
     reason(made, required=False)
 
