@@ -17,6 +17,8 @@ __all__ = [
     "InvariantViolation",
     "Outcome",
     "Rejection",
+    "RuleSet",
+    "RuleSetInvalid",
     "feasibility_verdict",
     "is_reservation_id",
     "line_states",
@@ -34,6 +36,37 @@ Line = tuple[str, str, int]
 """A request line: (sku, location, quantity). Empty location: the engine chooses."""
 
 class InvariantViolation(Exception): ...  # noqa: N818 (a violation is not an error of the caller's)
+class RuleSetInvalid(ValueError): ...  # noqa: N818 (named for what the text is)
+
+class RuleSetSummary(TypedDict):
+    version: str
+    strategy: str
+    allow_split: bool
+    default_hold_seconds: int
+    max_hold_seconds: int
+    channels_with_hold_times: int
+    safety_stock_rules: int
+    channel_caps: int
+    feasibility_when_unavailable: str
+
+@final
+class RuleSet:
+    """A parsed, validated rule set (immutable)."""
+    @staticmethod
+    def parse(text: str) -> RuleSet: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def author(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    def summary(self) -> RuleSetSummary: ...
+
+class Divergence(TypedDict):
+    kind: str
+    action: str
+    active: str
+    candidate: str
 
 def reason_catalogue() -> list[tuple[str, int, str, int, bool, str]]:
     """(name, number, grpc status, grpc code, retryable, meaning) for every reason code."""
@@ -185,6 +218,7 @@ class Engine:
         lines: Sequence[Line],
         hold_seconds: int = 0,
         allow_partial: bool = False,
+        destination_region: str = "",
     ) -> Outcome: ...
     def allocate(
         self,
@@ -304,6 +338,12 @@ class Engine:
     @staticmethod
     def event_summary(event: bytes) -> EventSummary: ...
     def snapshot(self) -> bytes: ...
+    def active_rules(self) -> str: ...
+    def activate_rules(self, rules: RuleSet, actor: str, now: int) -> None: ...
+    def install_rules(self, rules: RuleSet) -> None: ...
+    def set_shadow(self, candidate: RuleSet | None = None) -> None: ...
+    def shadow_version(self) -> str | None: ...
+    def take_divergences(self) -> list[Divergence]: ...
     def audit(self) -> list[AuditDifference]: ...
     def inject_bucket_drift(self, sku: str, location: str, bucket: str, delta: int) -> bool: ...
     def check_invariants(self) -> None: ...

@@ -62,6 +62,8 @@ pub enum Command {
         lines: Vec<LineRequest>,
         hold_seconds: i64,
         allow_partial: bool,
+        /// Where the order ships to, for the `nearest` strategy ("" when unknown).
+        destination_region: String,
     },
     /// Turn a hold into a commitment; with lines, allocate that much and release the rest.
     Allocate {

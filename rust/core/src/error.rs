@@ -83,6 +83,17 @@ pub enum Rejection {
         source_sequence: u64,
         applied_sequence: u64,
     },
+
+    // New variants go last: journaled rejections are decoded by position.
+    #[error("channel {channel:?} may commit at most {cap} of {sku:?} at {location:?}; it has {committed}, requested {requested}")]
+    ChannelCapReached {
+        channel: String,
+        sku: String,
+        location: String,
+        cap: u64,
+        committed: u64,
+        requested: u64,
+    },
 }
 
 impl Rejection {
@@ -103,6 +114,7 @@ impl Rejection {
             Rejection::InsufficientOnHand { .. } => ReasonCode::INSUFFICIENT_ON_HAND,
             Rejection::IdempotencyKeyReused { .. } => ReasonCode::IDEMPOTENCY_KEY_REUSED,
             Rejection::StaleUpdate { .. } => ReasonCode::STALE_UPDATE,
+            Rejection::ChannelCapReached { .. } => ReasonCode::CHANNEL_CAP_REACHED,
         }
     }
 

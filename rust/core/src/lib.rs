@@ -15,6 +15,7 @@ pub mod limits;
 pub mod position;
 pub mod reason;
 pub mod reservation;
+pub mod rules;
 pub mod state;
 pub mod symbols;
 

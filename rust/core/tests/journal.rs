@@ -169,6 +169,7 @@ fn workload(engine: &mut Engine, steps: usize, seed: u64, start: i64) -> i64 {
                 ],
                 hold_seconds: 30,
                 allow_partial: next(2) == 0,
+                destination_region: String::new(),
             },
             6 => Command::Allocate {
                 reservation_id: id,

@@ -90,14 +90,20 @@ pub fn batch_request(value: &Bound<'_, PyAny>) -> PyResult<Request> {
         now: item.get(4, "now")?,
     };
     let (arguments, command) = match operation {
+        // The destination region, last, may be left out.
         "reserve" => (
-            5,
+            if item.tuple.len() == 11 { 6 } else { 5 },
             Command::Reserve {
                 order_ref: item.get(5, "order_ref")?,
                 channel: item.get(6, "channel")?,
                 lines: item.lines(7)?,
                 hold_seconds: item.get(8, "hold_seconds")?,
                 allow_partial: item.get(9, "allow_partial")?,
+                destination_region: if item.tuple.len() == 11 {
+                    item.get(10, "destination_region")?
+                } else {
+                    String::new()
+                },
             },
         ),
         "allocate" => (

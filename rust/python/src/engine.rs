@@ -9,6 +9,7 @@ use holdfast_core::{limits, Command, Config, Engine as CoreEngine, Event, Reques
 
 use crate::convert;
 use crate::outcome::Outcome;
+use crate::rules::RuleSet;
 use crate::InvariantViolation;
 
 #[pyclass(module = "holdfast._core")]
@@ -104,7 +105,7 @@ impl Engine {
             .map_err(|e| PyValueError::new_err(e.to_string()))
     }
 
-    #[pyo3(signature = (tenant, idempotency_key, actor, now, order_ref, channel, lines, hold_seconds=0, allow_partial=false))]
+    #[pyo3(signature = (tenant, idempotency_key, actor, now, order_ref, channel, lines, hold_seconds=0, allow_partial=false, destination_region=""))]
     #[allow(clippy::too_many_arguments)]
     fn reserve(
         &mut self,
@@ -117,6 +118,7 @@ impl Engine {
         lines: &Bound<'_, PyAny>,
         hold_seconds: i64,
         allow_partial: bool,
+        destination_region: &str,
     ) -> PyResult<Outcome> {
         let command = Command::Reserve {
             order_ref,
@@ -124,6 +126,7 @@ impl Engine {
             lines: convert::lines(lines)?,
             hold_seconds,
             allow_partial,
+            destination_region: destination_region.to_owned(),
         };
         Ok(self.run(tenant, idempotency_key, actor, now, command))
     }
@@ -483,6 +486,53 @@ impl Engine {
             .find(|b| b.name() == bucket)
             .ok_or_else(|| PyValueError::new_err(format!("invalid bucket: {bucket:?}")))?;
         Ok(self.inner.inject_bucket_drift(sku, location, bucket, delta))
+    }
+
+    /// The version of the rule set deciding now.
+    fn active_rules(&self) -> String {
+        self.inner.rules().version.clone()
+    }
+
+    /// Switch decisions to `rules` from now on (journaled as its version).
+    fn activate_rules(&mut self, rules: &RuleSet, actor: &str, now: i64) -> PyResult<()> {
+        self.inner
+            .activate_rules(rules.inner.clone(), actor, now)
+            .map_err(|rejection| PyValueError::new_err(rejection.to_string()))
+    }
+
+    /// After a restore: the body of the version the journal says is active.
+    fn install_rules(&mut self, rules: &RuleSet) -> PyResult<()> {
+        self.inner
+            .install_rules(rules.inner.clone())
+            .map_err(PyValueError::new_err)
+    }
+
+    /// Decide every new request under `candidate` too, with no effect (None: stop).
+    #[pyo3(signature = (candidate=None))]
+    fn set_shadow(&mut self, candidate: Option<&RuleSet>) {
+        self.inner.set_shadow(candidate.map(|c| c.inner.clone()));
+    }
+
+    /// The shadow's version, if one is being decided beside the active set.
+    fn shadow_version(&self) -> Option<String> {
+        self.inner.shadow().map(|s| s.version.clone())
+    }
+
+    /// Where the shadow decided otherwise since the last take: dicts of
+    /// kind, action, active (reason), candidate (reason).
+    fn take_divergences<'py>(&mut self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        self.inner
+            .take_divergences()
+            .into_iter()
+            .map(|d| {
+                let view = PyDict::new(py);
+                view.set_item("kind", d.kind)?;
+                view.set_item("action", d.action)?;
+                view.set_item("active", d.active.name())?;
+                view.set_item("candidate", d.candidate.name())?;
+                Ok(view)
+            })
+            .collect()
     }
 
     fn check_invariants(&self) -> PyResult<()> {

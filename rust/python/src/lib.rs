@@ -8,6 +8,7 @@ mod breaker;
 mod convert;
 mod engine;
 mod outcome;
+mod rules;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -90,6 +91,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<breaker::BreakerRefusal>()?;
     m.add_class::<outcome::Outcome>()?;
     m.add_class::<outcome::Rejection>()?;
+    m.add_class::<rules::RuleSet>()?;
+    m.add("RuleSetInvalid", m.py().get_type::<rules::RuleSetInvalid>())?;
     m.add(
         "InvariantViolation",
         m.py().get_type::<InvariantViolation>(),

@@ -151,6 +151,7 @@ impl Engine {
         let slot = ReservationSlot::try_from(self.reservations.len())
             .expect("fewer than 2^32 reservations");
         let mut lines = smallvec![];
+        let channel = self.symbols.intern(channel);
         for line in placed {
             let position = self.position_for(&line.sku, &line.location);
             self.positions[position as usize].move_units(
@@ -158,6 +159,7 @@ impl Engine {
                 LineState::Reserved.bucket(),
                 line.quantity,
             );
+            *self.channel_units.entry((position, channel)).or_default() += line.quantity;
             lines.push(Line {
                 position,
                 state: LineState::Reserved,
@@ -165,7 +167,6 @@ impl Engine {
             });
         }
         let tenant = self.symbols.intern(&event.tenant);
-        let channel = self.symbols.intern(channel);
         let first = self.history_entry(event, Action::Reserve, None, LineState::Reserved);
         self.reservations.push(Reservation {
             id,
@@ -213,6 +214,21 @@ impl Engine {
         } else {
             assert_eq!(quantity, current.quantity, "a move never exceeds its line");
             reservation.lines[line as usize].state = to;
+        }
+        let channel = reservation.channel;
+        let (held_before, held_after) = (current.state.bucket().is_some(), to.bucket().is_some());
+        if held_before != held_after {
+            let units = self
+                .channel_units
+                .entry((current.position, channel))
+                .or_default();
+            *units = if held_after {
+                *units + quantity
+            } else {
+                units
+                    .checked_sub(quantity)
+                    .expect("a channel gives back what it held")
+            };
         }
         let position = &mut self.positions[current.position as usize];
         position.move_units(current.state.bucket(), to.bucket(), quantity);

@@ -15,32 +15,18 @@ use crate::limits;
 use crate::position::PositionIndex;
 use crate::reason::ReasonCode;
 use crate::reservation::Reservation;
+use crate::rules::RuleSet;
 use crate::state::{Action, LineState};
 
+use super::placement::{plan, Ask, Planned};
 use super::Engine;
 
 type Decided = Result<(ReasonCode, Change), Rejection>;
 
-/// Units this request already plans to take from each position, so that two
-/// lines of one request for the same SKU are guarded as one total.
-type Planned = SmallVec<[(PositionIndex, u64); 4]>;
-
-fn planned_at(planned: &Planned, position: PositionIndex) -> u64 {
-    planned
-        .iter()
-        .find(|(p, _)| *p == position)
-        .map_or(0, |(_, units)| *units)
-}
-
-fn plan(planned: &mut Planned, position: PositionIndex, units: u64) {
-    match planned.iter_mut().find(|(p, _)| *p == position) {
-        Some((_, total)) => *total += units,
-        None => planned.push((position, units)),
-    }
-}
-
 impl Engine {
-    pub(super) fn decide(&self, request: &Request) -> Decided {
+    /// The change a request makes, or why not, under ``rules`` (the active
+    /// rule set, or a candidate being shadowed).
+    pub(super) fn decide(&self, request: &Request, rules: &RuleSet) -> Decided {
         let now = request.meta.now;
         let tenant = request.meta.tenant.as_str();
         match &request.command {
@@ -50,13 +36,16 @@ impl Engine {
                 lines,
                 hold_seconds,
                 allow_partial,
+                destination_region,
             } => self.decide_reserve(
+                rules,
                 now,
                 order_ref,
                 channel,
                 lines,
                 *hold_seconds,
                 *allow_partial,
+                destination_region,
             ),
             Command::Allocate {
                 reservation_id,
@@ -89,7 +78,7 @@ impl Engine {
             Command::RenewHold {
                 reservation_id,
                 hold_seconds,
-            } => self.decide_renewal(now, tenant, reservation_id, *hold_seconds),
+            } => self.decide_renewal(rules, now, tenant, reservation_id, *hold_seconds),
             Command::ConfirmPick {
                 reservation_id,
                 lines,
@@ -190,89 +179,96 @@ impl Engine {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn decide_reserve(
         &self,
+        rules: &RuleSet,
         now: i64,
         order_ref: &str,
         channel: &str,
         lines: &[LineRequest],
         hold_seconds: i64,
         allow_partial: bool,
+        destination: &str,
     ) -> Decided {
+        let holds = rules.holds_for(channel);
+        if let Some(rejection) = too_long(rules, channel, hold_seconds) {
+            return Err(rejection);
+        }
         let mut planned = Planned::new();
         let mut placed = Vec::with_capacity(lines.len());
         let mut first_shortage = None;
-        let mut short = false;
         for group in group_lines(lines) {
-            let (sku, location, requested) = (group.sku, group.location, group.total);
             let sku_sym = self
                 .symbols
-                .get(sku)
+                .get(group.sku)
                 .filter(|sym| self.sku_positions.contains_key(sym))
                 .ok_or_else(|| Rejection::UnknownSku {
-                    sku: sku.to_owned(),
+                    sku: group.sku.to_owned(),
                 })?;
-            let chosen = if location.is_empty() {
-                self.choose_location(sku_sym, &planned)
+            let named = if group.location.is_empty() {
+                None
             } else {
                 let known = self
                     .symbols
-                    .get(location)
+                    .get(group.location)
                     .filter(|sym| self.locations.contains_key(sym))
                     .ok_or_else(|| Rejection::UnknownLocation {
-                        location: location.to_owned(),
+                        location: group.location.to_owned(),
                     })?;
                 self.position_index.get(&(sku_sym, known)).copied()
             };
-            let available = chosen.map_or(0, |position| {
-                let free = self.positions[position as usize].available();
-                let taken = i64::try_from(planned_at(&planned, position)).unwrap_or(i64::MAX);
-                free.saturating_sub(taken).max(0)
-            });
-            let available = u64::try_from(available).expect("clamped at zero");
-            let granted = requested.min(available);
-            if granted < requested {
-                short = true;
-                first_shortage.get_or_insert_with(|| Rejection::InsufficientStock {
-                    sku: sku.to_owned(),
-                    location: chosen.map_or_else(
-                        || location.to_owned(),
-                        |p| self.location_name(p).to_string(),
-                    ),
-                    requested,
-                    available: i64::try_from(available).unwrap_or(i64::MAX),
-                });
+            let ask = Ask {
+                sku: group.sku,
+                sku_sym,
+                location: group.location,
+                requested: group.total,
+                channel,
+                destination,
+            };
+            let placement = self.place(rules, &ask, named, &planned);
+            if let Some(shortfall) = placement.shortfall {
+                first_shortage.get_or_insert(shortfall);
                 if !allow_partial {
                     continue;
                 }
             }
-            let (Some(position), true) = (chosen, granted > 0) else {
-                continue;
-            };
-            plan(&mut planned, position, granted);
-            // Hand the granted units to the group's lines in request order.
-            let mut left = granted;
-            for line in group.lines {
-                let quantity = line.quantity.min(left);
-                if quantity == 0 {
-                    break;
+            // Hand the taken units to the group's lines in request order.
+            let mut lines = group.lines.iter().map(|l| l.quantity);
+            let mut line_left = lines.next().unwrap_or(0);
+            for (position, units) in placement.takes {
+                plan(&mut planned, position, units);
+                let mut take_left = units;
+                while take_left > 0 {
+                    if line_left == 0 {
+                        line_left = lines.next().expect("never more units than lines ask");
+                    }
+                    let quantity = line_left.min(take_left);
+                    placed.push(PlacedLine {
+                        sku: self
+                            .symbols
+                            .name(self.positions[position as usize].sku)
+                            .clone(),
+                        location: self.location_name(position).clone(),
+                        quantity,
+                    });
+                    line_left -= quantity;
+                    take_left -= quantity;
                 }
-                left -= quantity;
-                placed.push(PlacedLine {
-                    sku: self
-                        .symbols
-                        .name(self.positions[position as usize].sku)
-                        .clone(),
-                    location: self.location_name(position).clone(),
-                    quantity,
-                });
             }
         }
-        if short && (!allow_partial || placed.is_empty()) {
-            return Err(first_shortage.expect("a shortage was recorded"));
+        if let Some(shortage) = first_shortage.take() {
+            if !allow_partial || placed.is_empty() {
+                return Err(shortage);
+            }
+            first_shortage = Some(shortage);
         }
-        let hold_ms = self.hold_ms(hold_seconds);
-        let reason = if short {
+        let hold_ms = if hold_seconds == 0 {
+            holds.default_ms
+        } else {
+            hold_seconds.saturating_mul(1000)
+        };
+        let reason = if first_shortage.is_some() {
             ReasonCode::PARTIALLY_RESERVED
         } else {
             ReasonCode::RESERVED
@@ -287,28 +283,6 @@ impl Engine {
                 lines: placed,
             },
         ))
-    }
-
-    /// With no location named: the position of the SKU with the most units
-    /// still available after this request's other lines, the first one
-    /// created on a tie. (The rules issue replaces this with strategies.)
-    fn choose_location(
-        &self,
-        sku: crate::symbols::Sym,
-        planned: &Planned,
-    ) -> Option<PositionIndex> {
-        let candidates = self.sku_positions.get(&sku)?;
-        let mut best: Option<(PositionIndex, i64)> = None;
-        for &position in candidates {
-            let taken = i64::try_from(planned_at(planned, position)).unwrap_or(i64::MAX);
-            let free = self.positions[position as usize]
-                .available()
-                .saturating_sub(taken);
-            if best.is_none_or(|(_, most)| free > most) {
-                best = Some((position, free));
-            }
-        }
-        best.map(|(position, _)| position)
     }
 
     fn location_name(&self, position: PositionIndex) -> &Arc<str> {
@@ -532,17 +506,9 @@ impl Engine {
         }
     }
 
-    /// A hold's length in milliseconds; 0 seconds takes the default.
-    fn hold_ms(&self, hold_seconds: i64) -> i64 {
-        if hold_seconds == 0 {
-            self.config.default_hold_ms
-        } else {
-            hold_seconds.saturating_mul(1000)
-        }
-    }
-
     fn decide_renewal(
         &self,
+        rules: &RuleSet,
         now: i64,
         tenant: &str,
         reservation_id: &str,
@@ -556,7 +522,16 @@ impl Engine {
         {
             return Err(Self::cannot(reservation, Action::RenewHold));
         }
-        let hold_ms = self.hold_ms(hold_seconds);
+        let channel = self.symbols.name(reservation.channel);
+        let holds = rules.holds_for(channel);
+        if let Some(rejection) = too_long(rules, channel, hold_seconds) {
+            return Err(rejection);
+        }
+        let hold_ms = if hold_seconds == 0 {
+            holds.default_ms
+        } else {
+            hold_seconds.saturating_mul(1000)
+        };
         Ok((
             ReasonCode::HOLD_RENEWED,
             Change::HoldRenewed {
@@ -683,6 +658,24 @@ struct Extras<'a> {
     note: &'a str,
     /// The warehouse's time of the fact (warehouse-owned moves only).
     as_of: Option<i64>,
+}
+
+/// A hold longer than the rules let the channel ask for, as INVALID_ARGUMENT
+/// naming the field (and the channel, when it has hold times of its own).
+fn too_long(rules: &RuleSet, channel: &str, hold_seconds: i64) -> Option<Rejection> {
+    let max_s = rules.holds_for(channel).max_ms / 1000;
+    if hold_seconds <= max_s {
+        return None;
+    }
+    let whose = if rules.channel_holds.contains_key(channel) {
+        format!(" for channel {channel:?}")
+    } else {
+        String::new()
+    };
+    Some(Rejection::invalid(
+        "hold_seconds",
+        format!("must be at most {max_s} seconds{whose}"),
+    ))
 }
 
 /// Lines of one request that name the same SKU and location, with their total.

@@ -139,6 +139,7 @@ mod tests {
             lines,
             hold_seconds,
             allow_partial: false,
+            destination_region: String::new(),
         };
         let outcome = engine.execute(&at(now, key, command));
         let Ok(Target::Reservation(id)) = outcome.result else {

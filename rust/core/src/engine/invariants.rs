@@ -56,6 +56,22 @@ impl Engine {
                 return Err(format!("{} is not indexed", name()));
             }
         }
+        let mut channel_units = self.channel_units.clone();
+        channel_units.retain(|_, units| *units > 0);
+        let kept = std::mem::take(&mut channel_units);
+        let mut engine_units = hashbrown::HashMap::new();
+        for reservation in &self.reservations {
+            for line in &reservation.lines {
+                if line.state.bucket().is_some() {
+                    *engine_units
+                        .entry((line.position, reservation.channel))
+                        .or_insert(0u64) += line.quantity;
+                }
+            }
+        }
+        if kept != engine_units {
+            return Err("the channel-cap index disagrees with the reservation lines".to_owned());
+        }
         if !self.symbols.is_valid(self.rule_version) {
             return Err("rule version names no symbol".to_owned());
         }

@@ -17,6 +17,8 @@ mod audit;
 mod decide;
 mod expiry;
 mod invariants;
+mod placement;
+mod rule_sets;
 mod snapshot;
 mod validate;
 mod view;
@@ -40,10 +42,12 @@ use crate::ids::ReservationId;
 use crate::position::{Position, PositionIndex};
 use crate::reason::ReasonCode;
 use crate::reservation::Reservation;
+use crate::rules::RuleSet;
 use crate::state::Owner;
 use crate::symbols::{Sym, Symbols};
 
 pub use audit::AuditDifference;
+pub use rule_sets::{Divergence, DIVERGENCE_KINDS};
 pub use snapshot::SnapshotError;
 pub use view::{HistoryView, LineView, PositionView, ReservationView};
 
@@ -122,6 +126,16 @@ pub struct Engine {
     expiry: BinaryHeap<Reverse<(i64, ReservationSlot)>>,
     idempotency: IdempotencyTable,
     rule_version: Sym,
+    /// The rule set deciding now (its version is `rule_version` once the
+    /// host has installed it after a restore).
+    rules: Arc<RuleSet>,
+    /// A candidate rule set decided beside the active one, with no effect.
+    shadow: Option<Arc<RuleSet>>,
+    /// Where the shadow decided otherwise, since the caller last took them.
+    divergences: Vec<Divergence>,
+    /// Units each channel holds, has allocated or picked at each position
+    /// (for channel caps); derived from the reservations, not snapshotted.
+    channel_units: HashMap<(PositionIndex, Sym), u64>,
     next_seq: u64,
     /// Reservation ids minted so far (the counter in each new id).
     minted: u64,
@@ -136,6 +150,11 @@ impl Engine {
     pub fn new(config: Config) -> Self {
         let mut symbols = Symbols::default();
         let rule_version = symbols.intern(&Arc::from(config.initial_rule_version.as_str()));
+        let rules = Arc::new(RuleSet::builtin(
+            &config.initial_rule_version,
+            config.default_hold_ms,
+            config.max_hold_ms,
+        ));
         Engine {
             config,
             symbols,
@@ -149,6 +168,10 @@ impl Engine {
             expiry: BinaryHeap::new(),
             idempotency: IdempotencyTable::default(),
             rule_version,
+            rules,
+            shadow: None,
+            divergences: Vec::new(),
+            channel_units: HashMap::new(),
             next_seq: 1,
             minted: 0,
             journal: Vec::new(),
@@ -183,7 +206,7 @@ impl Engine {
     /// decision asks first (the feasibility check).
     pub fn would_decide(&self, request: &Request) -> bool {
         let meta = &request.meta;
-        if validate::request(&self.config, request).is_err() {
+        if validate::request(request).is_err() {
             return false;
         }
         self.live_record(meta).is_none()
@@ -199,7 +222,7 @@ impl Engine {
     fn decide_and_apply(&mut self, request: &Request) -> Outcome {
         let meta = &request.meta;
         let owner = request.command.action().owner();
-        if let Err(rejection) = validate::request(&self.config, request) {
+        if let Err(rejection) = validate::request(request) {
             return self.refusal(meta.now, owner, rejection);
         }
         self.sweep(meta.now);
@@ -209,7 +232,21 @@ impl Engine {
             return outcome;
         }
 
-        let (reason, change) = match self.decide(request) {
+        let decided = self.decide(request, &self.rules);
+        if let Err(rejection) = &decided {
+            if !rejection.is_decision() {
+                // A limit of the active rules (a hold past the channel's
+                // longest): refused like a malformed request, never stored.
+                return self.refusal(meta.now, owner, rejection.clone());
+            }
+        }
+        if let Some(candidate) = &self.shadow {
+            let shadowed = self.decide(request, candidate);
+            if let Some(divergence) = Divergence::between(request, &decided, &shadowed) {
+                self.divergences.push(divergence);
+            }
+        }
+        let (reason, change) = match decided {
             Ok(decided) => decided,
             Err(rejection) => (rejection.reason(), Change::Rejected { rejection }),
         };

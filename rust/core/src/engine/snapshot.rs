@@ -103,6 +103,7 @@ impl Engine {
             engine.idempotency.insert(record);
         }
         engine.rebuild_expiry();
+        engine.rebuild_channel_units();
         engine.check_invariants().map_err(SnapshotError::Corrupt)?;
         Ok(engine)
     }

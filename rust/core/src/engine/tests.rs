@@ -31,6 +31,7 @@ fn stocked() -> (Engine, String) {
             lines: vec![LineRequest::new("sku", "loc", 2)],
             hold_seconds: 0,
             allow_partial: false,
+            destination_region: String::new(),
         },
     ));
     let Ok(Target::Reservation(id)) = outcome.result else {
@@ -177,6 +178,7 @@ fn only_a_request_that_would_be_decided_anew_needs_its_dependencies() {
             lines: vec![LineRequest::new("sku", "loc", quantity)],
             hold_seconds: 0,
             allow_partial: false,
+            destination_region: String::new(),
         },
     };
     // A fresh key is decided.

@@ -4,10 +4,9 @@ use crate::command::{Command, LineRequest, Request};
 use crate::error::Rejection;
 use crate::ids;
 use crate::limits;
+use crate::rules::MAX_HOLD_SECONDS;
 
-use super::Config;
-
-pub(super) fn request(config: &Config, request: &Request) -> Result<(), Rejection> {
+pub(super) fn request(request: &Request) -> Result<(), Rejection> {
     let meta = &request.meta;
     limits::timestamp("now", meta.now)?;
     limits::name("tenant", &meta.tenant)?;
@@ -20,10 +19,12 @@ pub(super) fn request(config: &Config, request: &Request) -> Result<(), Rejectio
             lines,
             hold_seconds,
             allow_partial: _,
+            destination_region,
         } => {
             limits::optional_name("order_ref", order_ref)?;
             limits::optional_name("channel", channel)?;
-            hold(config, *hold_seconds)?;
+            limits::optional_name("destination_region", destination_region)?;
+            hold(*hold_seconds)?;
             line_list(lines, true)
         }
         Command::Allocate {
@@ -49,7 +50,7 @@ pub(super) fn request(config: &Config, request: &Request) -> Result<(), Rejectio
             hold_seconds,
         } => {
             reservation(reservation_id)?;
-            hold(config, *hold_seconds)
+            hold(*hold_seconds)
         }
         Command::ConfirmPick {
             reservation_id,
@@ -119,14 +120,16 @@ fn optional_timestamp(as_of: Option<i64>) -> Result<(), Rejection> {
     as_of.map_or(Ok(()), |as_of| limits::timestamp("as_of", as_of))
 }
 
-fn hold(config: &Config, hold_seconds: i64) -> Result<(), Rejection> {
+/// The absolute bounds; the active rule set's limit per channel is checked
+/// when deciding (it depends on the reservation's channel).
+fn hold(hold_seconds: i64) -> Result<(), Rejection> {
     if hold_seconds < 0 {
         return Err(Rejection::invalid("hold_seconds", "must not be negative"));
     }
-    if hold_seconds.saturating_mul(1000) > config.max_hold_ms {
+    if hold_seconds > MAX_HOLD_SECONDS {
         return Err(Rejection::invalid(
             "hold_seconds",
-            format!("must be at most {} seconds", config.max_hold_ms / 1000),
+            format!("must be at most {MAX_HOLD_SECONDS} seconds"),
         ));
     }
     Ok(())

@@ -101,6 +101,7 @@ pub fn reserve(lines: &[(&str, &str, u64)], allow_partial: bool) -> Command {
         lines: to_lines(lines),
         hold_seconds: 60,
         allow_partial,
+        destination_region: String::new(),
     }
 }
 
