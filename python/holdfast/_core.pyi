@@ -162,6 +162,7 @@ class EventSummary(TypedDict):
 
 BatchItem = (
     tuple[Literal["reserve"], str, str, str, int, str, str, list[Line], int, bool]
+    | tuple[Literal["reserve"], str, str, str, int, str, str, list[Line], int, bool, str]
     | tuple[Literal["allocate", "unpick"], str, str, str, int, str, list[Line]]
     | tuple[Literal["release"], str, str, str, int, str, str]
     | tuple[Literal["renew_hold"], str, str, str, int, str, int]

@@ -95,6 +95,7 @@ def reserve(r: pb.ReserveRequest, tenant: str, actor: str, now: int) -> BatchIte
         lines(r.lines),
         r.hold_seconds,
         r.allow_partial,
+        r.destination_region,
     )
 
 

@@ -34,9 +34,12 @@ if TYPE_CHECKING:
     from holdfast.metrics import Metrics
 
 # A reserve in the engine's batch-item form (holdfast._core.BatchItem).
-ReserveItem = tuple[
-    Literal["reserve"], str, str, str, int, str, str, list[tuple[str, str, int]], int, bool
-]
+ReserveItem = (
+    tuple[Literal["reserve"], str, str, str, int, str, str, list[tuple[str, str, int]], int, bool]
+    | tuple[
+        Literal["reserve"], str, str, str, int, str, str, list[tuple[str, str, int]], int, bool, str
+    ]
+)
 
 log = logging.getLogger("holdfast.feasibility")
 

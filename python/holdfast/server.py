@@ -76,7 +76,7 @@ def build(
     )
     servicer = InventoryServicer(ledger, FeasibilityCheck.configured(settings, breakers, metrics))
     inventory_pb2_grpc.add_InventoryServiceServicer_to_server(servicer, server)
-    operations = OperationsServicer(ledger, breakers, settings, metrics, servicer)
+    operations = OperationsServicer(ledger, breakers, settings, metrics, servicer)  # type: ignore[abstract]
     operations_pb2_grpc.add_OperationsServiceServicer_to_server(operations, server)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(

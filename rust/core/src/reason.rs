@@ -123,6 +123,8 @@ catalogue! {
     CAPACITY_EXCEEDED = 33, FailedPrecondition, true, "The location's daily pick capacity is used up for the promised day.";
     CUTOFF_MISSED = 34, FailedPrecondition, false, "The carrier cutoff for the promised ship date has passed.";
     INFEASIBLE = 35, FailedPrecondition, false, "The external feasibility check said the request cannot be fulfilled; nothing was held.";
+    RULE_SET_VERSION_EXISTS = 36, FailedPrecondition, false, "A rule set with this version is already deployed with other content; deployed versions never change.";
+    RULE_SET_NOT_FOUND = 37, NotFound, false, "No rule set with this version is deployed (or there is no earlier active version to roll back to).";
     // Refusals decided by the service around the core.
     OVERLOADED = 40, ResourceExhausted, true, "The service is at capacity; retry after the delay given.";
     DEPENDENCY_UNAVAILABLE = 41, Unavailable, true, "A dependency's circuit breaker is open; retry after the delay given.";
