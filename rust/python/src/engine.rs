@@ -493,6 +493,16 @@ impl Engine {
         self.inner.rules().version.clone()
     }
 
+    /// The active rule set's deciding settings (as RuleSet.summary gives them).
+    fn active_rules_summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        crate::rules::summary(py, self.inner.rules())
+    }
+
+    /// New decisions decided under the shadow too, since it was set.
+    fn shadow_decisions(&self) -> u64 {
+        self.inner.shadow_decisions()
+    }
+
     /// Switch decisions to `rules` from now on (journaled as its version).
     fn activate_rules(&mut self, rules: &RuleSet, actor: &str, now: i64) -> PyResult<()> {
         self.inner

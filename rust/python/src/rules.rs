@@ -57,7 +57,16 @@ impl RuleSet {
     /// The settings that decide, for display: strategy, split, hold times,
     /// counts of safety-stock rules and caps, the feasibility policy.
     fn summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let r = &self.inner;
+        summary(py, &self.inner)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("RuleSet({:?})", self.inner.version)
+    }
+}
+
+pub(crate) fn summary<'py>(py: Python<'py>, r: &CoreRuleSet) -> PyResult<Bound<'py, PyDict>> {
+    {
         let view = PyDict::new(py);
         view.set_item("version", &r.version)?;
         view.set_item("strategy", r.allocation.strategy.name())?;
@@ -77,9 +86,5 @@ impl RuleSet {
             },
         )?;
         Ok(view)
-    }
-
-    fn __repr__(&self) -> String {
-        format!("RuleSet({:?})", self.inner.version)
     }
 }

@@ -133,6 +133,8 @@ pub struct Engine {
     shadow: Option<Arc<RuleSet>>,
     /// Where the shadow decided otherwise, since the caller last took them.
     divergences: Vec<Divergence>,
+    /// New decisions decided under the shadow too, since it was set.
+    shadow_decisions: u64,
     /// Units each channel holds, has allocated or picked at each position
     /// (for channel caps); derived from the reservations, not snapshotted.
     channel_units: HashMap<(PositionIndex, Sym), u64>,
@@ -171,6 +173,7 @@ impl Engine {
             rules,
             shadow: None,
             divergences: Vec::new(),
+            shadow_decisions: 0,
             channel_units: HashMap::new(),
             next_seq: 1,
             minted: 0,
@@ -241,6 +244,7 @@ impl Engine {
             }
         }
         if let Some(candidate) = &self.shadow {
+            self.shadow_decisions += 1;
             let shadowed = self.decide(request, candidate);
             if let Some(divergence) = Divergence::between(request, &decided, &shadowed) {
                 self.divergences.push(divergence);

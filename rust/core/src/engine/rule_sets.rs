@@ -128,6 +128,12 @@ impl Engine {
     pub fn set_shadow(&mut self, candidate: Option<RuleSet>) {
         self.shadow = candidate.map(Arc::new);
         self.divergences.clear();
+        self.shadow_decisions = 0;
+    }
+
+    /// New decisions decided under the shadow too, since it was set.
+    pub fn shadow_decisions(&self) -> u64 {
+        self.shadow_decisions
     }
 
     pub fn shadow(&self) -> Option<&Arc<RuleSet>> {
