@@ -30,7 +30,7 @@ import asyncio
 import logging
 import sqlite3
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from holdfast import Engine, Outcome, clock
@@ -44,7 +44,14 @@ from holdfast.store import sqlite
 from holdfast.store.group_commit import GroupCommit, JournalWriteError
 
 if TYPE_CHECKING:  # names of the stub only
-    from holdfast._core import AuditDifference, BatchItem, PositionView, ReservationView
+    from holdfast import RuleSet
+    from holdfast._core import (
+        AuditDifference,
+        BatchItem,
+        Divergence,
+        PositionView,
+        ReservationView,
+    )
     from holdfast.breakers import Breakers
     from holdfast.metrics import Metrics
 
@@ -72,6 +79,10 @@ class Ledger:
         self.metrics: Metrics | None = None
         # The process's circuit breakers (set by the server; None: unguarded).
         self.breakers: Breakers | None = None
+        # Fed after every decision and batch with the shadow candidate's new
+        # divergences and the engine's count of decisions compared (set by
+        # holdfast.rule_control.RuleControl; None: nobody keeps the tally).
+        self.shadow_listener: Callable[[list[Divergence], int], None] | None = None
         # Tasks that will give back their call's unreported journal permit when they end.
         self._guarded: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
 
@@ -170,6 +181,7 @@ class Ledger:
             outcome = cast(Outcome, method(*item[1:]))
             self._record(calls=1)
             self._count_expired()
+            self._feed_shadow()
             if self.metrics is not None:
                 self.metrics.decided(item, outcome, self._held_units(item, outcome))
         except BaseException:
@@ -184,6 +196,7 @@ class Ledger:
             outcomes = self._live.execute_batch(list(items))
             self._record(calls=1)
             self._count_expired()
+            self._feed_shadow()
             if self.metrics is not None:
                 for item, outcome in zip(items, outcomes, strict=True):
                     self.metrics.decided(item, outcome, self._held_units(item, outcome))
@@ -191,6 +204,26 @@ class Ledger:
             self._give_back(current_call())  # nothing reached the journal
             raise
         return outcomes
+
+    # Rule sets (holdfast.rule_control): the switch is a decision like any
+    # other, so it is refused while the journal is failing and settled after.
+
+    def activate_rules(self, rules: RuleSet, actor: str, now: int) -> None:
+        """Decide with ``rules`` from the next request on (journaled)."""
+        self._admit()
+        try:
+            self._live.activate_rules(rules, actor, now)
+            self._record(calls=1)
+        except BaseException:
+            self._give_back(current_call())  # nothing reached the journal
+            raise
+
+    def set_shadow(self, candidate: RuleSet | None) -> None:
+        """Decide every new request under ``candidate`` too, with no effect (None: stop)."""
+        self._live.set_shadow(candidate)
+
+    def shadow_version(self) -> str | None:
+        return self._live.shadow_version()
 
     async def settle(self) -> int | None:
         """Wait until everything decided so far is durable; the commit time
@@ -432,6 +465,12 @@ class Ledger:
         expired = self._live.take_expired_count()
         if self.metrics is not None:
             self.metrics.expired(expired)
+
+    def _feed_shadow(self) -> None:
+        if self.shadow_listener is None:
+            return
+        engine = self._live
+        self.shadow_listener(engine.take_divergences(), engine.shadow_decisions())
 
     def _held_units(self, item: BatchItem, outcome: Outcome) -> int | None:
         """Units a partial reserve holds (a full one holds what it asked for)."""

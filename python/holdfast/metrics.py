@@ -11,8 +11,9 @@ by prometheus_client's thread: reading the engine from another thread would
 race the loop's decisions (the engine is never entered twice at once).
 
 Labels are bounded: method, code, reason, action, outcome, breaker, state,
-from_state, to_state, resource, answer, dependency, version (each from a
-fixed list, the catalogue of reason codes or the proto's methods). Never a
+from_state, to_state, resource, answer, dependency, kind, version (each from a
+fixed list, the catalogue of reason codes or the proto's methods; a rule-set
+version from the few an operator deploys). Never a
 SKU, tenant, reservation id or idempotency key. docs/metrics.md lists them all.
 """
 
@@ -45,6 +46,8 @@ BREAKER_STATES = ("CLOSED", "OPEN", "HALF_OPEN", "FORCED_OPEN", "DISABLED")
 OVERLOAD_RESOURCES = ("in_flight", "commit_queue")
 FEASIBILITY_ANSWERS = ("feasible", "infeasible", "unavailable")
 UNVERIFIED_DEPENDENCIES = ("feasibility",)
+# The core's kinds of divergence between the active rule set and a shadowed candidate.
+DIVERGENCE_KINDS = ("outcome", "reason", "placement", "hold_time")  # rust/core rule_sets.rs
 
 # Around the latency objective (a decision answered in milliseconds, durable):
 # fine below 10 ms, coarse up to the deadlines callers set.
@@ -237,6 +240,28 @@ class Metrics:
             "Committed events delivered to the events sink.",
             registry=r,
         )
+        # Rule sets: which version decides, and how a shadowed candidate would differ.
+        self.rule_set_active = Gauge(
+            "holdfast_rule_set_active_info",
+            "Always 1, for the rule-set version deciding now (one series; the label is "
+            "bounded by the few versions an operator deploys).",
+            ["version"],
+            registry=r,
+        )
+        self.shadow_decisions = Counter(
+            "holdfast_shadow_decisions",
+            "New decisions also decided under a shadowed candidate rule set.",
+            registry=r,
+        )
+        self.shadow_divergences = Counter(
+            "holdfast_shadow_divergences",
+            "Shadowed decisions the candidate decided otherwise, by kind "
+            "(outcome, reason, placement, hold_time).",
+            ["kind"],
+            registry=r,
+        )
+        for kind in DIVERGENCE_KINDS:
+            self.shadow_divergences.labels(kind)
         build = Gauge(
             "holdfast_build_info", "Always 1; the version in a label.", ["version"], registry=r
         )
@@ -318,6 +343,18 @@ class Metrics:
 
     def decided_unverified(self, dependency: str) -> None:
         self.unverified_decisions.labels(dependency).inc()
+
+    def rule_set_activated(self, version: str) -> None:
+        """``version`` decides from now on (the previous version's series goes)."""
+        self.rule_set_active.clear()
+        self.rule_set_active.labels(version).set(1)
+
+    def shadow_compared(self, decisions: int) -> None:
+        if decisions:
+            self.shadow_decisions.inc(decisions)
+
+    def shadow_diverged(self, kind: str) -> None:
+        self.shadow_divergences.labels(kind).inc()
 
     def delivered(self, events: int) -> None:
         self.outbox_delivered.inc(events)
