@@ -7,7 +7,12 @@ false, "detail": "...", "skus": [...]}`` refuses it. Anything else (an error,
 another status, a malformed answer, the timeout, a breaker that refuses to
 call) is "unavailable", and the core's verdict
 (:func:`holdfast._core.feasibility_verdict`) says what that means under the
-configured policy: refuse, or decide and say the check was not made.
+policy: refuse, or decide and say the check was not made.
+
+The policy is the active rule set's ``feasibility.when_unavailable``, read
+when the check answers (so a switch of rule sets applies from the next
+answer). The built-in rule set, which decides until one is activated, has
+none of its own: the setting ``feasibility_when_unavailable`` is its policy.
 
 Every call goes through the ``feasibility`` breaker with the configured
 timeout; an infeasible answer is a working dependency (a success for the
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -30,6 +36,7 @@ from holdfast.errors import DEPENDENCY_UNAVAILABLE, Refusal
 from holdfast.logs import fields
 
 if TYPE_CHECKING:
+    from holdfast._core import RuleSetSummary
     from holdfast.config import Settings
     from holdfast.metrics import Metrics
 
@@ -44,6 +51,9 @@ ReserveItem = (
 log = logging.getLogger("holdfast.feasibility")
 
 INFEASIBLE = "INFEASIBLE"
+# The version of the rule set an engine decides under before any is activated
+# (the core's default; rust/core/src/engine/mod.rs).
+BUILTIN_RULE_VERSION = "builtin-1"
 # The largest request head or answer body read from (or by) the check.
 MAX_MESSAGE_BYTES = 64 * 1024
 
@@ -78,10 +88,11 @@ class FeasibilityCheck:
         self,
         url: str,
         timeout_ms: int,
-        when_unavailable: str,
+        when_unavailable: Callable[[], str],
         breakers: Breakers,
         metrics: Metrics | None = None,
     ) -> None:
+        """``when_unavailable`` gives the policy in force when a check answers."""
         parts = urlsplit(url)
         self._host = parts.hostname or ""
         self._port = parts.port or 80
@@ -94,15 +105,27 @@ class FeasibilityCheck:
 
     @classmethod
     def configured(
-        cls, settings: Settings, breakers: Breakers, metrics: Metrics | None
+        cls,
+        settings: Settings,
+        breakers: Breakers,
+        metrics: Metrics | None,
+        active_rules: Callable[[], RuleSetSummary] | None = None,
     ) -> FeasibilityCheck | None:
-        """The check the settings ask for; None when no URL is set."""
+        """The check the settings ask for; None when no URL is set. The
+        policy is ``active_rules()``'s (None: the setting's, always)."""
         if not settings.feasibility_url:
             return None
+        configured = settings.feasibility_when_unavailable
+
+        def policy() -> str:
+            if active_rules is None:
+                return configured
+            return when_unavailable(active_rules(), configured)
+
         return cls(
             settings.feasibility_url,
             settings.feasibility_timeout_ms,
-            settings.feasibility_when_unavailable,
+            policy,
             breakers,
             metrics,
         )
@@ -131,7 +154,7 @@ class FeasibilityCheck:
         name = "unavailable" if answer is None else _answer_name(answer)
         if self._metrics is not None:
             self._metrics.feasibility_checked(name)
-        verdict, reason = feasibility_verdict(name, self._when_unavailable)
+        verdict, reason = feasibility_verdict(name, self._when_unavailable())
         if verdict == "VERIFIED":
             return VERIFIED
         if verdict == "UNVERIFIED":
@@ -174,6 +197,14 @@ class FeasibilityCheck:
         if len(status) < 2 or status[1] != b"200":
             raise UnusableAnswerError(f"answered {b' '.join(status[1:]).decode(errors='replace')}")
         return parse_answer(answer)
+
+
+def when_unavailable(active: RuleSetSummary, configured: str) -> str:
+    """The policy while the check is unavailable: the active rule set's, or
+    the setting's while the built-in rule set decides."""
+    if active["version"] == BUILTIN_RULE_VERSION:
+        return configured
+    return active["feasibility_when_unavailable"]
 
 
 def _answer_name(answer: Answer) -> str:

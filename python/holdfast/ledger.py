@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # names of the stub only
         Divergence,
         PositionView,
         ReservationView,
+        RuleSetSummary,
     )
     from holdfast.breakers import Breakers
     from holdfast.metrics import Metrics
@@ -224,6 +225,42 @@ class Ledger:
 
     def shadow_version(self) -> str | None:
         return self._live.shadow_version()
+
+    def active_rules_summary(self) -> RuleSetSummary:
+        """The deciding settings of the active rule set (its feasibility policy, ...)."""
+        return self._live.active_rules_summary()
+
+    # Where the bodies of deployed versions come from (holdfast.store.rule_store);
+    # None until the server says (in memory tests: the engine's own rules stay).
+    _rule_bodies: Callable[[str], RuleSet | None] | None = None
+
+    def install_rules(self, bodies: Callable[[str], RuleSet | None]) -> str:
+        """Give the engine the body of the version its journal says is active,
+        now and after every rebuild; that version. The journal names versions
+        only: their bodies live in the rule store. LookupError when ``bodies``
+        has no such version (and it is not the engine's built-in one)."""
+        self._rule_bodies = bodies
+        return self._install_rules(self._live)
+
+    def _install_rules(self, engine: Engine) -> str:
+        version = engine.rule_version
+        rules = None if self._rule_bodies is None else self._rule_bodies(version)
+        if rules is not None:
+            engine.install_rules(rules)
+        elif self._rule_bodies is not None and engine.active_rules() != version:
+            raise LookupError(
+                f"the journal says rule set {version!r} is active, "
+                "but the rule store has no such version"
+            )
+        return version
+
+    def _install_rules_after_rebuild(self, engine: Engine) -> None:
+        try:
+            self._install_rules(engine)
+        except LookupError:
+            # Cannot happen while deployed versions are never deleted; if it
+            # does, deciding under the built-in set is logged loudly.
+            log.exception("the rebuilt engine's active rule set is not in the rule store")
 
     async def settle(self) -> int | None:
         """Wait until everything decided so far is durable; the commit time
@@ -495,6 +532,7 @@ class Ledger:
         self._engine = None
 
     def _rebuilt(self, rebuilt: sqlite.Rebuilt) -> None:
+        self._install_rules_after_rebuild(rebuilt.engine)
         self._engine = rebuilt.engine
         self._snapshot_seq = rebuilt.snapshot_seq
         log.info(

@@ -74,7 +74,10 @@ def build(
             ("grpc.so_reuseport", 0),
         ],
     )
-    servicer = InventoryServicer(ledger, FeasibilityCheck.configured(settings, breakers, metrics))
+    feasibility = FeasibilityCheck.configured(
+        settings, breakers, metrics, ledger.active_rules_summary
+    )
+    servicer = InventoryServicer(ledger, feasibility)
     inventory_pb2_grpc.add_InventoryServiceServicer_to_server(servicer, server)
     operations = OperationsServicer(ledger, breakers, settings, metrics, servicer)  # type: ignore[abstract]
     operations_pb2_grpc.add_OperationsServiceServicer_to_server(operations, server)
