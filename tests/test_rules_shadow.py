@@ -26,7 +26,6 @@ from collections import Counter
 from typing import Any
 
 import pytest
-
 from holdfast import Engine, Outcome, RuleSet
 
 OPTIONS: dict[str, Any] = {
@@ -125,7 +124,17 @@ class Workload:
         sequence = self.sequence.get(position, 0) + 1
         self.sequence[position] = sequence
         on_hand = rng.randint(0, 12)
-        return ("set_stock", TENANT, self.key(), "wms", self.now, *position, on_hand, sequence, None)
+        return (
+            "set_stock",
+            TENANT,
+            self.key(),
+            "wms",
+            self.now,
+            *position,
+            on_hand,
+            sequence,
+            None,
+        )
 
     def reserve(self) -> tuple[Any, ...]:
         rng = self.rng
@@ -185,7 +194,8 @@ def divergence(
         return "reason"
     if not active.accepted or action not in ("reserve", "renew_hold"):
         return None  # both refused alike, or a change no rule decides
-    assert active_hold is not None and candidate_hold is not None
+    assert active_hold is not None
+    assert candidate_hold is not None
     if action == "reserve" and active_hold[0] != candidate_hold[0]:
         return "placement"
     if active_hold[1] != candidate_hold[1]:
