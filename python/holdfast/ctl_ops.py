@@ -1,5 +1,5 @@
 """``holdfast ctl`` for operators: breakers, the audit, overrides, the operator
-log and reconciling a warehouse count file.
+log, reconciling a warehouse count file, and rule sets (``ctl_rules``).
 
 Every command that changes something needs ``--reason`` and is recorded
 with the actor (``--actor``, else ``$USER``) in the server's operator log.
@@ -17,7 +17,7 @@ from typing import Any, TypeAlias
 
 from google.protobuf.message import Message
 
-from holdfast import MAX_FILTER_NAMES, ctl
+from holdfast import MAX_FILTER_NAMES, ctl, ctl_rules
 from holdfast.client import HoldfastError, OperationsClient
 from holdfast.v1 import operations_pb2 as pb
 
@@ -96,6 +96,8 @@ def add_commands(commands: Subparsers, command: MakeCommand) -> None:
         "difference read just before, so run it while the warehouse is not moving stock",
     )
     reason(made, required=False)
+
+    ctl_rules.add_commands(commands, command)
 
 
 # Output for people.
@@ -322,4 +324,5 @@ COMMANDS: dict[str, Command] = {
     "override": _override,
     "operator-log": _operator_log,
     "reconcile": _reconcile,
+    "rules": ctl_rules.rules,
 }

@@ -24,7 +24,7 @@ CLOSED, the ``holdfast-degraded`` trailer.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 from google.protobuf import duration_pb2
@@ -56,12 +56,16 @@ class Refusal(Exception):  # noqa: N818 (a refusal is an answer, not a failure o
         message: str,
         facts: Mapping[str, Any],
         retry_after_s: float | None = None,
+        violations: Sequence[tuple[str, str]] = (),
     ) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
         self.facts = dict(facts)
         self.retry_after_s = retry_after_s
+        # For INVALID_ARGUMENT with many bad fields (a rule set's text): each
+        # (field, description) in BadRequest; empty: the facts' one field.
+        self.violations = list(violations)
 
     @classmethod
     def overloaded(cls, queue_limit: int, retry_after_s: float) -> Refusal:
@@ -166,9 +170,11 @@ def status_of(
     )
     if reason.grpc_code == code_pb2.INVALID_ARGUMENT:
         bad_request = error_details_pb2.BadRequest()
-        bad_request.field_violations.add(
-            field=facts.get("field", ""), description=facts.get("reason", refusal.message)
-        )
+        violations = refusal.violations if isinstance(refusal, Refusal) else []
+        for field, description in violations or [
+            (facts.get("field", ""), facts.get("reason", refusal.message))
+        ]:
+            bad_request.field_violations.add(field=field, description=description)
         status.details.add().Pack(bad_request)
     elif reason.grpc_code == code_pb2.FAILED_PRECONDITION:
         failure = error_details_pb2.PreconditionFailure()

@@ -247,12 +247,17 @@ class Ledger:
         rules = None if self._rule_bodies is None else self._rule_bodies(version)
         if rules is not None:
             engine.install_rules(rules)
-        elif self._rule_bodies is not None and engine.active_rules() != version:
+        elif self._rule_bodies is not None and version != self._builtin_rules():
             raise LookupError(
                 f"the journal says rule set {version!r} is active, "
                 "but the rule store has no such version"
             )
         return version
+
+    def _builtin_rules(self) -> str:
+        """The version of the rule set an engine starts with: never stored,
+        its body the engine's own (a restored engine has it under another name)."""
+        return Engine(**engine_options(self._settings)).active_rules()
 
     def _install_rules_after_rebuild(self, engine: Engine) -> None:
         try:

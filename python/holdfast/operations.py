@@ -1,4 +1,5 @@
-"""holdfast.v1.OperationsService: breakers, the audit, overrides, the operator log.
+"""holdfast.v1.OperationsService: breakers, the audit, overrides, the operator
+log, and rule sets (delegated to holdfast.rule_service).
 
 Every mutating call needs an actor (not "anonymous") and a reason, and is
 recorded: in the operator log, the log, a metric, and (for overrides of
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from holdfast.config import Settings
     from holdfast.ledger import Ledger
     from holdfast.metrics import Metrics
+    from holdfast.rule_service import RuleService
     from holdfast.servicer import InventoryServicer
 
 log = logging.getLogger("holdfast.operations")
@@ -69,6 +71,7 @@ class OperationsServicer(operations_pb2_grpc.OperationsServiceServicer):
         settings: Settings,
         metrics: Metrics | None,
         inventory: InventoryServicer,
+        rules: RuleService,
     ) -> None:
         self._ledger = ledger
         self._breakers = breakers
@@ -84,6 +87,9 @@ class OperationsServicer(operations_pb2_grpc.OperationsServiceServicer):
             if ledger.durable
             else MemoryOperatorLog()
         )
+        # The rule-set calls (holdfast.rule_service), recorded here like every action.
+        self._rules = rules
+        rules.recorded = self._recorded
 
     # Circuit breakers ------------------------------------------------------------
 
@@ -263,6 +269,56 @@ class OperationsServicer(operations_pb2_grpc.OperationsServiceServicer):
                 f"no position {drift.sku}@{drift.location}, or the delta takes its "
                 f"{drift.bucket} bucket out of range",
             )
+
+    # Rule sets (holdfast.rule_service) -------------------------------------------------
+
+    async def ValidateRuleSet(
+        self, request: pb.ValidateRuleSetRequest, context: Context
+    ) -> pb.ValidateRuleSetResponse:
+        return await self._rules.ValidateRuleSet(request, context)
+
+    async def DeployRuleSet(
+        self, request: pb.DeployRuleSetRequest, context: Context
+    ) -> pb.RuleSetVersion:
+        return await self._rules.DeployRuleSet(request, context)
+
+    async def ListRuleSets(
+        self, request: pb.ListRuleSetsRequest, context: Context
+    ) -> pb.ListRuleSetsResponse:
+        return await self._rules.ListRuleSets(request, context)
+
+    async def GetRuleSet(
+        self, request: pb.GetRuleSetRequest, context: Context
+    ) -> pb.RuleSetVersion:
+        return await self._rules.GetRuleSet(request, context)
+
+    async def DiffRuleSets(
+        self, request: pb.DiffRuleSetsRequest, context: Context
+    ) -> pb.DiffRuleSetsResponse:
+        return await self._rules.DiffRuleSets(request, context)
+
+    async def StartShadow(
+        self, request: pb.StartShadowRequest, context: Context
+    ) -> pb.ShadowReport:
+        return await self._rules.StartShadow(request, context)
+
+    async def StopShadow(self, request: pb.StopShadowRequest, context: Context) -> pb.ShadowReport:
+        return await self._rules.StopShadow(request, context)
+
+    async def GetShadowReport(
+        self, request: pb.GetShadowReportRequest, context: Context
+    ) -> pb.ShadowReport:
+        return await self._rules.GetShadowReport(request, context)
+
+    async def ActivateRuleSet(
+        self, request: pb.ActivateRuleSetRequest, context: Context
+    ) -> pb.RuleSetVersion:
+        return await self._rules.ActivateRuleSet(request, context)
+
+    async def RollbackRuleSet(
+        self, request: pb.RollbackRuleSetRequest, context: Context
+    ) -> pb.RuleSetVersion:
+        return await self._rules.RollbackRuleSet(request, context)
 
     # Shared ------------------------------------------------------------------------
 

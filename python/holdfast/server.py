@@ -36,8 +36,11 @@ from holdfast.metrics import Endpoint, Metrics
 from holdfast.operations import OperationsServicer
 from holdfast.outbox import configured as configured_outbox
 from holdfast.outbox import deliver
+from holdfast.rule_control import RuleControl
+from holdfast.rule_service import RuleService, open_rules
 from holdfast.servicer import InventoryServicer
 from holdfast.store.housekeeping import housekeep
+from holdfast.store.rule_store import RuleStore
 from holdfast.store.schema import SchemaError
 from holdfast.v1 import inventory_pb2, inventory_pb2_grpc, operations_pb2, operations_pb2_grpc
 
@@ -63,6 +66,7 @@ def build(
     interceptor: CallInterceptor,
     breakers: Breakers,
     metrics: Metrics | None = None,
+    rule_store: RuleStore | None = None,
 ) -> tuple[grpc.aio.Server, InventoryServicer]:
     limit = settings.max_message_bytes
     server = grpc.aio.server(
@@ -79,7 +83,8 @@ def build(
     )
     servicer = InventoryServicer(ledger, feasibility)
     inventory_pb2_grpc.add_InventoryServiceServicer_to_server(servicer, server)
-    operations = OperationsServicer(ledger, breakers, settings, metrics, servicer)  # type: ignore[abstract]
+    rules = RuleService(ledger, RuleControl(ledger, metrics), rule_store or RuleStore.in_memory())
+    operations = OperationsServicer(ledger, breakers, settings, metrics, servicer, rules)
     operations_pb2_grpc.add_OperationsServiceServicer_to_server(operations, server)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
@@ -252,6 +257,11 @@ async def serve(settings: Settings) -> int:
     if isinstance(opened, int):
         return opened
     ledger = opened
+    # The active rule set's body, from the store beside the journal naming it.
+    rule_store = await open_rules(settings, ledger)
+    if isinstance(rule_store, int):
+        await ledger.close()
+        return rule_store
     metrics = Metrics(version())
     ledger.metrics = metrics
     breakers.listen(lambda c: metrics.breaker_changed(c.breaker, c.from_state, c.to_state))
@@ -264,7 +274,7 @@ async def serve(settings: Settings) -> int:
     health = HealthServicer()
     interceptor = CallInterceptor(metrics, max_in_flight=settings.max_in_flight, breakers=breakers)
     metrics.watch(ledger.census, ledger.journal_state, lambda: interceptor.activity.running)
-    server, servicer = build(settings, ledger, health, interceptor, breakers, metrics)
+    server, servicer = build(settings, ledger, health, interceptor, breakers, metrics, rule_store)
     try:
         port = server.add_insecure_port(settings.listen)
     except RuntimeError as e:

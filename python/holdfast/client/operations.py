@@ -2,8 +2,8 @@
 
 It is a :class:`holdfast.client.Client` (every InventoryService call, on the
 same channel, identity and retry policy) plus ``holdfast.v1.OperationsService``:
-breakers, the consistency audit, overrides, the operator log and fault
-injection. Every mutating operator call needs an ``actor`` (not the server's
+breakers, the consistency audit, overrides, the operator log, rule sets and
+fault injection. Every mutating operator call needs an ``actor`` (not the server's
 default) and a ``reason``; the server refuses it otherwise (``InvalidArgument``).
 
     with OperationsClient(target, actor="alice") as ops:
@@ -142,6 +142,121 @@ class OperationsClient(Client):
             timeout,
         )
 
+    # Rule sets (docs/rules.md).
+
+    def validate_rule_set(
+        self, text: str, *, timeout: float | None = None
+    ) -> pb.ValidateRuleSetResponse:
+        """Check a rule set's TOML text: valid, or every error with its line."""
+        return self._call(
+            self._operations.ValidateRuleSet,
+            pb.ValidateRuleSetRequest(text=text),
+            pb.ValidateRuleSetResponse,
+            timeout,
+        )
+
+    def deploy_rule_set(
+        self, text: str, *, comment: str, timeout: float | None = None
+    ) -> pb.RuleSetVersion:
+        """Store ``text`` as an immutable version. Repeating it returns the
+        stored version; other text under a deployed version is refused
+        (``Rejected``, RULE_SET_VERSION_EXISTS)."""
+        return self._call(
+            self._operations.DeployRuleSet,
+            pb.DeployRuleSetRequest(text=text, comment=comment),
+            pb.RuleSetVersion,
+            timeout,
+        )
+
+    def list_rule_sets(self, *, timeout: float | None = None) -> pb.ListRuleSetsResponse:
+        """Every version, newest first, with the active and shadowed ones."""
+        return self._call(
+            self._operations.ListRuleSets,
+            pb.ListRuleSetsRequest(),
+            pb.ListRuleSetsResponse,
+            timeout,
+        )
+
+    def get_rule_set(self, version: str, *, timeout: float | None = None) -> pb.RuleSetVersion:
+        """One version with its text (``NotFound`` if never deployed)."""
+        return self._call(
+            self._operations.GetRuleSet,
+            pb.GetRuleSetRequest(version=version),
+            pb.RuleSetVersion,
+            timeout,
+        )
+
+    def diff_rule_sets(
+        self, from_version: str, to_version: str, *, timeout: float | None = None
+    ) -> pb.DiffRuleSetsResponse:
+        """A unified diff of two versions' texts."""
+        return self._call(
+            self._operations.DiffRuleSets,
+            pb.DiffRuleSetsRequest(from_version=from_version, to_version=to_version),
+            pb.DiffRuleSetsResponse,
+            timeout,
+        )
+
+    def start_shadow(
+        self, version: str, *, reason: str, timeout: float | None = None
+    ) -> pb.ShadowReport:
+        """Decide live traffic under ``version`` too, with no effect (replaces any shadow)."""
+        return self._call(
+            self._operations.StartShadow,
+            pb.StartShadowRequest(version=version, reason=reason),
+            pb.ShadowReport,
+            timeout,
+        )
+
+    def stop_shadow(self, *, reason: str, timeout: float | None = None) -> pb.ShadowReport:
+        """Stop shadowing; the final report."""
+        return self._call(
+            self._operations.StopShadow,
+            pb.StopShadowRequest(reason=reason),
+            pb.ShadowReport,
+            timeout,
+        )
+
+    def get_shadow_report(self, *, timeout: float | None = None) -> pb.ShadowReport:
+        """The shadow's divergences by kind, with samples, newest first."""
+        return self._call(
+            self._operations.GetShadowReport,
+            pb.GetShadowReportRequest(),
+            pb.ShadowReport,
+            timeout,
+        )
+
+    def activate_rule_set(
+        self, version: str, *, reason: str, timeout: float | None = None
+    ) -> pb.RuleSetVersion:
+        """Decide under ``version`` from now on; durable when answered.
+        Repeating it changes nothing (the version is already active)."""
+        return self._call(
+            self._operations.ActivateRuleSet,
+            pb.ActivateRuleSetRequest(version=version, reason=reason),
+            pb.RuleSetVersion,
+            timeout,
+        )
+
+    def rollback_rule_set(self, *, reason: str, timeout: float | None = None) -> pb.RuleSetVersion:
+        """Switch back to the version active before the current one. Sent
+        once, never retried: a retry after a lost answer would roll back
+        again, to the version just left."""
+        request = pb.RollbackRuleSetRequest(reason=reason)
+        return cast(
+            pb.RuleSetVersion, self._once(self._operations.RollbackRuleSet, request, timeout)
+        )
+
+    def _once(self, rpc: Any, request: Any, timeout: float | None) -> Any:
+        try:
+            return rpc(
+                request,
+                timeout=self.timeout if timeout is None else timeout,
+                metadata=self._metadata,
+            )
+        except grpc.RpcError as rpc_error:
+            raise error_from_rpc_error(rpc_error, 1, aio=False) from rpc_error
+
     # Fault injection (servers started with --fault-injection only).
 
     def inject_bucket_drift(
@@ -163,12 +278,6 @@ class OperationsClient(Client):
             ),
             reason=reason,
         )
-        try:
-            answer = self._operations.InjectFault(
-                request,
-                timeout=self.timeout if timeout is None else timeout,
-                metadata=self._metadata,
-            )
-        except grpc.RpcError as rpc_error:
-            raise error_from_rpc_error(rpc_error, 1, aio=False) from rpc_error
-        return cast(pb.InjectFaultResponse, answer)
+        return cast(
+            pb.InjectFaultResponse, self._once(self._operations.InjectFault, request, timeout)
+        )

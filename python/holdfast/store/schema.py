@@ -1,23 +1,36 @@
-"""The journal's tables, exactly as the design says (PRAGMA user_version = 2).
+"""The journal's tables, exactly as the design says (PRAGMA user_version = 3).
 
 ``events`` is the journal: one row per core event, committed in the same
 transaction as the state change it records (the journal IS the state), so it
 doubles as the audit trail and as the feed's transactional outbox.
 ``operator_actions`` is the operator audit log (holdfast.store.operator_log):
 who forced a breaker, overrode a reservation or injected a fault, and why.
+``rule_sets`` and ``rule_activations`` are the rule store
+(holdfast.store.rule_store): every deployed rule-set version, never changed
+once written, and each activation with who asked and why.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-VERSION = 2
+VERSION = 3
 
 # Version 2 added the operator audit log.
 OPERATOR_ACTIONS_DDL = """
 CREATE TABLE operator_actions (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL,
     action TEXT NOT NULL, target TEXT NOT NULL, reason TEXT NOT NULL, request_id TEXT NOT NULL,
     outcome TEXT NOT NULL)
+"""
+
+# Version 3 added the rule store. IF NOT EXISTS: a database whose version was
+# set back by hand (as a test of an older database does) may still hold them.
+RULE_SETS_DDL = """
+CREATE TABLE IF NOT EXISTS rule_sets (version TEXT PRIMARY KEY, checksum TEXT NOT NULL,
+    author TEXT NOT NULL, description TEXT NOT NULL, comment TEXT NOT NULL,
+    deployed_at INTEGER NOT NULL, deployed_by TEXT NOT NULL, text TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rule_activations (id INTEGER PRIMARY KEY, version TEXT NOT NULL,
+    activated_at INTEGER NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL)
 """
 
 DDL = (
@@ -32,10 +45,12 @@ CREATE TABLE event_skus (sku TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (s
 CREATE TABLE snapshots (seq INTEGER PRIMARY KEY, taken_at INTEGER NOT NULL, body BLOB NOT NULL);
 """
     + OPERATOR_ACTIONS_DDL
+    + ";"
+    + RULE_SETS_DDL
 )
 
 # The statements taking a database from the key's version to the next one.
-MIGRATIONS = {1: OPERATOR_ACTIONS_DDL}
+MIGRATIONS = {1: OPERATOR_ACTIONS_DDL, 2: RULE_SETS_DDL}
 
 
 class SchemaError(RuntimeError):
