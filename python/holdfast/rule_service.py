@@ -85,7 +85,7 @@ async def open_rules(settings: Settings, ledger: Ledger) -> RuleStore | int:
             )
         else:
             store = RuleStore.in_memory()
-        version = ledger.install_rules(store.rules)
+        ledger.install_rules(store.rules)
     except (sqlite3.Error, OSError) as e:
         log.error(
             f"cannot read the rule store in {settings.database}: {e}",
@@ -102,7 +102,7 @@ async def open_rules(settings: Settings, ledger: Ledger) -> RuleStore | int:
     except ValueError as e:  # a stored text this holdfast no longer accepts
         log.error(f"holdfast serve: the active rule set cannot be installed: {e}")
         return 1
-    log.info("active rule set", extra=fields(rule_version=version))
+    # The version is logged with the listening line (its rule_version).
     return store
 
 
