@@ -117,7 +117,8 @@ class Reservation:
             "created_at": self.history[0]["at"],
             "expires_at": self.expires_at,
             "rule_version": self.history[0]["rule_version"],
-            "lines": [vars(line).copy() for line in self.lines],
+            # The model runs under the built-in rules: no capacity, no promises.
+            "lines": [{**vars(line), "promised_ship_date": None} for line in self.lines],
             "history": [dict(entry) for entry in self.history],
         }
 

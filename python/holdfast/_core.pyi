@@ -111,6 +111,7 @@ class LineView(TypedDict):
     location: str
     quantity: int
     state: str
+    promised_ship_date: str | None
 
 class HistoryView(TypedDict):
     at: int
@@ -164,6 +165,7 @@ BatchItem = (
     tuple[Literal["reserve"], str, str, str, int, str, str, list[Line], int, bool]
     | tuple[Literal["reserve"], str, str, str, int, str, str, list[Line], int, bool, str]
     | tuple[Literal["allocate", "unpick"], str, str, str, int, str, list[Line]]
+    | tuple[Literal["allocate"], str, str, str, int, str, list[Line], str]
     | tuple[Literal["release"], str, str, str, int, str, str]
     | tuple[Literal["renew_hold"], str, str, str, int, str, int]
     | tuple[
@@ -229,7 +231,10 @@ class Engine:
         now: int,
         reservation_id: str,
         lines: Sequence[Line] | None = None,
-    ) -> Outcome: ...
+        ship_by: str = ...,
+    ) -> Outcome:
+        """``ship_by`` ("YYYY-MM-DD", "" for none): refuse CUTOFF_MISSED when a
+        location with a capacity rule would promise a later ship date."""
     def release(
         self,
         tenant: str,

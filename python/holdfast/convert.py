@@ -100,7 +100,17 @@ def reserve(r: pb.ReserveRequest, tenant: str, actor: str, now: int) -> BatchIte
 
 
 def allocate(r: pb.AllocateRequest, tenant: str, actor: str, now: int) -> BatchItem:
-    return ("allocate", tenant, r.idempotency_key, actor, now, r.reservation_id, lines(r.lines))
+    # The core checks ship_by's form (INVALID_ARGUMENT naming the field).
+    return (
+        "allocate",
+        tenant,
+        r.idempotency_key,
+        actor,
+        now,
+        r.reservation_id,
+        lines(r.lines),
+        r.ship_by,
+    )
 
 
 def release(r: pb.ReleaseRequest, tenant: str, actor: str, now: int) -> BatchItem:
@@ -245,6 +255,7 @@ def reservation(view: ReservationView) -> pb.Reservation:
             location=line["location"],
             quantity=line["quantity"],
             state=_line_state(line["state"]),
+            promised_ship_date=line["promised_ship_date"] or "",
         )
     for entry in view["history"]:
         message.history.add(

@@ -69,6 +69,9 @@ pub enum Command {
     Allocate {
         reservation_id: String,
         lines: Vec<LineRequest>,
+        /// The latest acceptable promised ship date, "YYYY-MM-DD" ("" when
+        /// any will do); only locations with a capacity rule promise one.
+        ship_by: String,
     },
     Release {
         reservation_id: String,

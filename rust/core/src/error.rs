@@ -94,6 +94,26 @@ pub enum Rejection {
         committed: u64,
         requested: u64,
     },
+
+    #[error("{location:?} can pick {capacity} units on {date}; {used} are promised, requested {requested}")]
+    CapacityExceeded {
+        location: String,
+        /// The promised ship date, local to the location ("YYYY-MM-DD").
+        date: String,
+        capacity: u64,
+        used: u64,
+        requested: u64,
+    },
+
+    #[error("{location:?} would ship on {promised}, after ship_by {ship_by} (cutoff {cutoff:?} in {time_zone})")]
+    CutoffMissed {
+        location: String,
+        ship_by: String,
+        promised: String,
+        /// "HH:MM" local, "" when the location has none.
+        cutoff: String,
+        time_zone: String,
+    },
 }
 
 impl Rejection {
@@ -115,6 +135,8 @@ impl Rejection {
             Rejection::IdempotencyKeyReused { .. } => ReasonCode::IDEMPOTENCY_KEY_REUSED,
             Rejection::StaleUpdate { .. } => ReasonCode::STALE_UPDATE,
             Rejection::ChannelCapReached { .. } => ReasonCode::CHANNEL_CAP_REACHED,
+            Rejection::CapacityExceeded { .. } => ReasonCode::CAPACITY_EXCEEDED,
+            Rejection::CutoffMissed { .. } => ReasonCode::CUTOFF_MISSED,
         }
     }
 

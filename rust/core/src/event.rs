@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Rejection;
 use crate::ids::ReservationId;
 use crate::reason::ReasonCode;
+use crate::ship_date::ShipDate;
 use crate::state::{Action, LineState};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +101,22 @@ pub enum Change {
     RuleVersionSet {
         version: Arc<str>,
     },
+    /// An allocation that promised ship dates: the moves as `LinesMoved`
+    /// makes them (action allocate, no restock, no note, no as-of), and the
+    /// date promised at each location with a capacity rule. Its allocated
+    /// lines there count against that day's pick capacity.
+    LinesAllocated {
+        reservation_id: ReservationId,
+        moves: Vec<LineMove>,
+        promised: Vec<Promise>,
+    },
+}
+
+/// The ship date promised for the units an allocation commits at a location.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Promise {
+    pub location: Arc<str>,
+    pub date: ShipDate,
 }
 
 impl Event {
@@ -115,6 +132,7 @@ impl Event {
             Change::Rejected { .. } => "rejected",
             Change::KeysPurged { .. } => "keys_purged",
             Change::RuleVersionSet { .. } => "rule_version_set",
+            Change::LinesAllocated { .. } => "lines_allocated",
         }
     }
 
@@ -123,7 +141,8 @@ impl Event {
         match &self.change {
             Change::HoldPlaced { reservation_id, .. }
             | Change::LinesMoved { reservation_id, .. }
-            | Change::HoldRenewed { reservation_id, .. } => Some(*reservation_id),
+            | Change::HoldRenewed { reservation_id, .. }
+            | Change::LinesAllocated { reservation_id, .. } => Some(*reservation_id),
             Change::StockCounted { .. }
             | Change::StockAdjusted { .. }
             | Change::SafetyStockSet { .. }
@@ -137,7 +156,9 @@ impl Event {
     pub fn skus(&self) -> Vec<&str> {
         let mut skus: Vec<&str> = match &self.change {
             Change::HoldPlaced { lines, .. } => lines.iter().map(|l| &*l.sku).collect(),
-            Change::LinesMoved { moves, .. } => moves.iter().map(|m| &*m.sku).collect(),
+            Change::LinesMoved { moves, .. } | Change::LinesAllocated { moves, .. } => {
+                moves.iter().map(|m| &*m.sku).collect()
+            }
             Change::StockCounted { sku, .. }
             | Change::StockAdjusted { sku, .. }
             | Change::SafetyStockSet { sku, .. } => vec![&**sku],

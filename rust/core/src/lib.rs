@@ -16,6 +16,7 @@ pub mod position;
 pub mod reason;
 pub mod reservation;
 pub mod rules;
+pub mod ship_date;
 pub mod state;
 pub mod symbols;
 
@@ -28,4 +29,5 @@ pub use error::Rejection;
 pub use event::{Change, Event};
 pub use ids::ReservationId;
 pub use reason::{GrpcStatus, ReasonCode, ReasonInfo, CATALOGUE};
+pub use ship_date::ShipDate;
 pub use state::{Action, LineState, Owner};

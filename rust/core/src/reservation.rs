@@ -13,6 +13,7 @@ use smallvec::SmallVec;
 use crate::ids::ReservationId;
 use crate::position::PositionIndex;
 use crate::reason::ReasonCode;
+use crate::ship_date::ShipDate;
 use crate::state::{Action, LineState};
 use crate::symbols::Sym;
 
@@ -21,6 +22,9 @@ pub struct Line {
     pub position: PositionIndex,
     pub state: LineState,
     pub quantity: u64,
+    /// The ship date promised when the line was allocated at a location
+    /// with a capacity rule; kept through pick, ship and return.
+    pub promised: Option<ShipDate>,
 }
 
 /// One transition of a reservation, as the history shows it.

@@ -174,6 +174,7 @@ fn workload(engine: &mut Engine, steps: usize, seed: u64, start: i64) -> i64 {
             6 => Command::Allocate {
                 reservation_id: id,
                 lines,
+                ship_by: String::new(),
             },
             7 => Command::Release {
                 reservation_id: id,

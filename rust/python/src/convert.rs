@@ -106,11 +106,17 @@ pub fn batch_request(value: &Bound<'_, PyAny>) -> PyResult<Request> {
                 },
             },
         ),
+        // The ship-by date, last, may be left out.
         "allocate" => (
-            2,
+            if item.tuple.len() == 8 { 3 } else { 2 },
             Command::Allocate {
                 reservation_id: item.get(5, "reservation_id")?,
                 lines: item.lines(6)?,
+                ship_by: if item.tuple.len() == 8 {
+                    item.get(7, "ship_by")?
+                } else {
+                    String::new()
+                },
             },
         ),
         "release" => (
@@ -215,6 +221,10 @@ pub fn reservation<'py>(py: Python<'py>, view: &ReservationView) -> PyResult<Bou
             item.set_item("location", &*line.location)?;
             item.set_item("quantity", line.quantity)?;
             item.set_item("state", line.state.name())?;
+            item.set_item(
+                "promised_ship_date",
+                line.promised_ship_date.map(|date| date.to_string()),
+            )?;
             Ok(item)
         })
         .collect::<PyResult<_>>()?;

@@ -131,7 +131,8 @@ impl Engine {
         Ok(self.run(tenant, idempotency_key, actor, now, command))
     }
 
-    #[pyo3(signature = (tenant, idempotency_key, actor, now, reservation_id, lines=None))]
+    #[pyo3(signature = (tenant, idempotency_key, actor, now, reservation_id, lines=None, ship_by=String::new()))]
+    #[allow(clippy::too_many_arguments)]
     fn allocate(
         &mut self,
         tenant: String,
@@ -140,10 +141,12 @@ impl Engine {
         now: i64,
         reservation_id: String,
         lines: Option<&Bound<'_, PyAny>>,
+        ship_by: String,
     ) -> PyResult<Outcome> {
         let command = Command::Allocate {
             reservation_id,
             lines: convert::optional_lines(lines)?,
+            ship_by,
         };
         Ok(self.run(tenant, idempotency_key, actor, now, command))
     }

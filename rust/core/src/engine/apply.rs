@@ -13,9 +13,22 @@ use crate::idempotency::{IdempotencyRecord, ReservationSlot, StoredOutcome, Subj
 use crate::ids::ReservationId;
 use crate::position::{Position, PositionIndex};
 use crate::reservation::{HistoryEntry, Line, Reservation};
+use crate::ship_date::ShipDate;
 use crate::state::{Action, LineState};
 
+use super::capacity::counts_against_capacity;
 use super::Engine;
+
+/// One line move as `move_line` makes it.
+struct LineChange {
+    quantity: u64,
+    to: LineState,
+    /// Returned units go back on hand.
+    restock: bool,
+    /// The ship date this move promises (allocations at locations with a
+    /// capacity rule).
+    promised: Option<ShipDate>,
+}
 
 impl Engine {
     /// Apply one event; returns what it was about (`None` for changes with no
@@ -53,8 +66,13 @@ impl Engine {
                 let slot = known_slot.unwrap_or_else(|| self.existing_slot(reservation_id));
                 let from = self.reservations[slot as usize].state();
                 for m in moves {
-                    let position =
-                        self.move_line(slot, m.line, m.quantity, m.to, *restock, event.at);
+                    let change = LineChange {
+                        quantity: m.quantity,
+                        to: m.to,
+                        restock: *restock,
+                        promised: None,
+                    };
+                    let position = self.move_line(slot, m.line, change, event.at);
                     if let Some(as_of) = as_of {
                         // A warehouse fact: the position records when it happened and arrived.
                         let position = &mut self.positions[position as usize];
@@ -63,6 +81,33 @@ impl Engine {
                     }
                 }
                 self.record_history(slot, event, *action, Some(from));
+                Some(Subject::Reservation(slot))
+            }
+            Change::LinesAllocated {
+                reservation_id,
+                moves,
+                promised,
+            } => {
+                let slot = known_slot.unwrap_or_else(|| self.existing_slot(reservation_id));
+                let from = self.reservations[slot as usize].state();
+                for m in moves {
+                    let promised = if m.to == LineState::Allocated {
+                        promised
+                            .iter()
+                            .find(|p| p.location == m.location)
+                            .map(|p| p.date)
+                    } else {
+                        None
+                    };
+                    let change = LineChange {
+                        quantity: m.quantity,
+                        to: m.to,
+                        restock: false,
+                        promised,
+                    };
+                    self.move_line(slot, m.line, change, event.at);
+                }
+                self.record_history(slot, event, Action::Allocate, Some(from));
                 Some(Subject::Reservation(slot))
             }
             Change::HoldRenewed {
@@ -164,6 +209,7 @@ impl Engine {
                 position,
                 state: LineState::Reserved,
                 quantity: line.quantity,
+                promised: None,
             });
         }
         let tenant = self.symbols.intern(&event.tenant);
@@ -197,25 +243,34 @@ impl Engine {
         &mut self,
         slot: ReservationSlot,
         line: u32,
-        quantity: u64,
-        to: LineState,
-        restock: bool,
+        change: LineChange,
         at: i64,
     ) -> PositionIndex {
+        let LineChange {
+            quantity,
+            to,
+            restock,
+            promised,
+        } = change;
         let reservation = &mut self.reservations[slot as usize];
         let current = reservation.lines[line as usize];
+        // The moved units keep their promise unless this move makes one.
+        let promised = promised.or(current.promised);
         if quantity < current.quantity {
             reservation.lines[line as usize].quantity -= quantity;
             reservation.lines.push(Line {
                 position: current.position,
                 state: to,
                 quantity,
+                promised,
             });
         } else {
             assert_eq!(quantity, current.quantity, "a move never exceeds its line");
             reservation.lines[line as usize].state = to;
+            reservation.lines[line as usize].promised = promised;
         }
         let channel = reservation.channel;
+        self.track_ship_capacity(current, quantity, to, promised);
         let (held_before, held_after) = (current.state.bucket().is_some(), to.bucket().is_some());
         if held_before != held_after {
             let units = self
@@ -246,6 +301,42 @@ impl Engine {
         }
         position.track_overcommitment(at);
         current.position
+    }
+
+    /// Keep the capacity index in step with `quantity` units of `before`
+    /// moving to `to` under promise `promised`.
+    fn track_ship_capacity(
+        &mut self,
+        before: Line,
+        quantity: u64,
+        to: LineState,
+        promised: Option<ShipDate>,
+    ) {
+        let counted =
+            |state, promise: Option<ShipDate>| promise.filter(|_| counts_against_capacity(state));
+        let (was, is) = (
+            counted(before.state, before.promised),
+            counted(to, promised),
+        );
+        if was == is {
+            return;
+        }
+        let location = self.positions[before.position as usize].location;
+        if let Some(date) = was {
+            let used = self
+                .ship_capacity
+                .get_mut(&(location, date))
+                .expect("a promised line was counted");
+            *used = used
+                .checked_sub(quantity)
+                .expect("a location gives back what was promised");
+            if *used == 0 {
+                self.ship_capacity.remove(&(location, date));
+            }
+        }
+        if let Some(date) = is {
+            *self.ship_capacity.entry((location, date)).or_default() += quantity;
+        }
     }
 
     fn history_entry(

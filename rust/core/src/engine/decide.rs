@@ -50,17 +50,21 @@ impl Engine {
             Command::Allocate {
                 reservation_id,
                 lines,
-            } => self.decide_moves(
-                tenant,
-                reservation_id,
-                Action::Allocate,
-                lines,
-                Extras {
-                    restock: false,
-                    note: "",
-                    as_of: None,
-                },
-            ),
+                ship_by,
+            } => {
+                let decided = self.decide_moves(
+                    tenant,
+                    reservation_id,
+                    Action::Allocate,
+                    lines,
+                    Extras {
+                        restock: false,
+                        note: "",
+                        as_of: None,
+                    },
+                )?;
+                self.promise_ship_dates(rules, now, ship_by, decided)
+            }
             Command::Release {
                 reservation_id,
                 note,

@@ -178,6 +178,7 @@ mod tests {
         let allocate = Command::Allocate {
             reservation_id: first,
             lines: vec![],
+            ship_by: String::new(),
         };
         assert!(engine
             .execute(&at(9_500, "allocate", allocate))

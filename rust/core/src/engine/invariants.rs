@@ -6,7 +6,8 @@
 //! - available is negative only while an OVERCOMMITTED exception is open, and
 //!   an open exception means available is negative;
 //! - every line has units, every reservation has history;
-//! - the indexes agree with what they index.
+//! - the indexes agree with what they index (positions, reservations, the
+//!   channel-cap units and the pick capacity promised per location and day).
 
 use super::Engine;
 
@@ -71,6 +72,11 @@ impl Engine {
         }
         if kept != engine_units {
             return Err("the channel-cap index disagrees with the reservation lines".to_owned());
+        }
+        let mut ship_capacity = self.ship_capacity.clone();
+        ship_capacity.retain(|_, units| *units > 0);
+        if ship_capacity != self.ship_capacity_from_lines() {
+            return Err("the pick-capacity index disagrees with the promised lines".to_owned());
         }
         if !self.symbols.is_valid(self.rule_version) {
             return Err("rule version names no symbol".to_owned());

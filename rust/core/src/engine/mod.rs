@@ -14,6 +14,7 @@
 
 mod apply;
 mod audit;
+mod capacity;
 mod decide;
 mod expiry;
 mod invariants;
@@ -50,6 +51,9 @@ pub use audit::AuditDifference;
 pub use rule_sets::{Divergence, DIVERGENCE_KINDS};
 pub use snapshot::SnapshotError;
 pub use view::{HistoryView, LineView, PositionView, ReservationView};
+
+/// Units promised per (location, local ship date).
+type ShipCapacity = HashMap<(Sym, crate::ship_date::ShipDate), u64>;
 
 /// The actor named on changes the engine makes by itself (expiry, retention).
 pub const SYSTEM_ACTOR: &str = "holdfast";
@@ -138,6 +142,9 @@ pub struct Engine {
     /// Units each channel holds, has allocated or picked at each position
     /// (for channel caps); derived from the reservations, not snapshotted.
     channel_units: HashMap<(PositionIndex, Sym), u64>,
+    /// Units promised to ship from each location on each local day (for
+    /// daily pick capacity); derived from the lines, not snapshotted.
+    ship_capacity: ShipCapacity,
     next_seq: u64,
     /// Reservation ids minted so far (the counter in each new id).
     minted: u64,
@@ -175,6 +182,7 @@ impl Engine {
             divergences: Vec::new(),
             shadow_decisions: 0,
             channel_units: HashMap::new(),
+            ship_capacity: ShipCapacity::new(),
             next_seq: 1,
             minted: 0,
             journal: Vec::new(),

@@ -17,7 +17,8 @@ use super::Engine;
 pub struct Divergence {
     /// `outcome` (one accepts, the other refuses), `reason` (both refuse,
     /// for different reasons, or accept with different codes), `placement`
-    /// (other locations or quantities) or `hold_time` (another expiry).
+    /// (other locations or quantities, or other promised ship dates) or
+    /// `hold_time` (another expiry).
     pub kind: &'static str,
     pub action: &'static str,
     pub active: ReasonCode,
@@ -73,6 +74,20 @@ impl Divergence {
                     }
                     "hold_time"
                 }
+                // Promised ship dates are where in time the units go: one
+                // set promises another day, or promises where the other
+                // does not.
+                (
+                    Change::LinesAllocated { promised: a, .. },
+                    Change::LinesAllocated { promised: c, .. },
+                ) => {
+                    if a == c {
+                        return None;
+                    }
+                    "placement"
+                }
+                (Change::LinesAllocated { .. }, Change::LinesMoved { .. })
+                | (Change::LinesMoved { .. }, Change::LinesAllocated { .. }) => "placement",
                 // The reservation id is minted the same way under both; any
                 // other change is decided by no rule.
                 _ => return None,

@@ -18,13 +18,15 @@ use crate::symbols::{Sym, Symbols};
 
 use super::{Config, Engine};
 
-const FORMAT: u32 = 1;
+/// 2: lines carry their promised ship date. Format 1 (lines without one)
+/// is still read: its lines promised nothing.
+const FORMAT: u32 = 2;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum SnapshotError {
     #[error("snapshot is not readable: {0}")]
     Corrupt(String),
-    #[error("snapshot format {found} is not {FORMAT}")]
+    #[error("snapshot format {found} is not {FORMAT} (nor the older 1)")]
     Format { found: u32 },
     #[error("journal out of sequence: expected event {expected}, found {found}")]
     OutOfSequence { expected: u64, found: u64 },
@@ -60,13 +62,15 @@ impl Engine {
     }
 
     pub fn restore(config: Config, bytes: &[u8]) -> Result<Engine, SnapshotError> {
-        let snapshot: Snapshot =
-            postcard::from_bytes(bytes).map_err(|e| SnapshotError::Corrupt(e.to_string()))?;
-        if snapshot.format != FORMAT {
-            return Err(SnapshotError::Format {
-                found: snapshot.format,
-            });
-        }
+        let corrupt = |e: postcard::Error| SnapshotError::Corrupt(e.to_string());
+        let (format, _) = postcard::take_from_bytes::<u32>(bytes).map_err(corrupt)?;
+        let snapshot: Snapshot = match format {
+            FORMAT => postcard::from_bytes(bytes).map_err(corrupt)?,
+            1 => postcard::from_bytes::<v1::Snapshot>(bytes)
+                .map_err(corrupt)?
+                .into(),
+            found => return Err(SnapshotError::Format { found }),
+        };
         let mut engine = Engine::new(config);
         engine.symbols = Symbols::from_names(snapshot.symbols);
         engine.rule_version = snapshot.rule_version;
@@ -104,7 +108,90 @@ impl Engine {
         }
         engine.rebuild_expiry();
         engine.rebuild_channel_units();
+        engine.rebuild_ship_capacity();
         engine.check_invariants().map_err(SnapshotError::Corrupt)?;
         Ok(engine)
+    }
+}
+
+/// Format 1: the same state, with lines that had no promised ship date.
+mod v1 {
+    use std::sync::Arc;
+
+    use serde::Deserialize;
+    use smallvec::SmallVec;
+
+    use crate::idempotency::IdempotencyRecord;
+    use crate::ids::ReservationId;
+    use crate::position::{Position, PositionIndex};
+    use crate::reservation::{HistoryEntry, Line, Reservation};
+    use crate::state::LineState;
+    use crate::symbols::Sym;
+
+    #[derive(Deserialize)]
+    pub(super) struct Snapshot {
+        format: u32,
+        next_seq: u64,
+        minted: u64,
+        rule_version: Sym,
+        symbols: Vec<Arc<str>>,
+        positions: Vec<Position>,
+        reservations: Vec<ReservationV1>,
+        idempotency: Vec<IdempotencyRecord>,
+    }
+
+    #[derive(Deserialize)]
+    struct LineV1 {
+        position: PositionIndex,
+        state: LineState,
+        quantity: u64,
+    }
+
+    #[derive(Deserialize)]
+    struct ReservationV1 {
+        id: ReservationId,
+        tenant: Sym,
+        channel: Sym,
+        order_ref: Box<str>,
+        expires_at: i64,
+        lines: SmallVec<[LineV1; 1]>,
+        history: SmallVec<[HistoryEntry; 1]>,
+    }
+
+    impl From<Snapshot> for super::Snapshot {
+        fn from(old: Snapshot) -> Self {
+            let reservations = old
+                .reservations
+                .into_iter()
+                .map(|r| Reservation {
+                    id: r.id,
+                    tenant: r.tenant,
+                    channel: r.channel,
+                    order_ref: r.order_ref,
+                    expires_at: r.expires_at,
+                    lines: r
+                        .lines
+                        .into_iter()
+                        .map(|l| Line {
+                            position: l.position,
+                            state: l.state,
+                            quantity: l.quantity,
+                            promised: None,
+                        })
+                        .collect(),
+                    history: r.history,
+                })
+                .collect();
+            super::Snapshot {
+                format: old.format,
+                next_seq: old.next_seq,
+                minted: old.minted,
+                rule_version: old.rule_version,
+                symbols: old.symbols,
+                positions: old.positions,
+                reservations,
+                idempotency: old.idempotency,
+            }
+        }
     }
 }

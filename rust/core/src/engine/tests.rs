@@ -49,6 +49,7 @@ fn restocking_past_the_largest_count_is_refused_not_wrapped() {
             Command::Allocate {
                 reservation_id: id.clone(),
                 lines: vec![],
+                ship_by: String::new(),
             },
         ),
         (

@@ -5,6 +5,7 @@ use crate::error::Rejection;
 use crate::ids;
 use crate::limits;
 use crate::rules::MAX_HOLD_SECONDS;
+use crate::ship_date::ShipDate;
 
 pub(super) fn request(request: &Request) -> Result<(), Rejection> {
     let meta = &request.meta;
@@ -30,8 +31,18 @@ pub(super) fn request(request: &Request) -> Result<(), Rejection> {
         Command::Allocate {
             reservation_id,
             lines,
+            ship_by,
+        } => {
+            reservation(reservation_id)?;
+            if !ship_by.is_empty() && ShipDate::parse(ship_by).is_none() {
+                return Err(Rejection::invalid(
+                    "ship_by",
+                    "must be a date \"YYYY-MM-DD\" (or empty)",
+                ));
+            }
+            line_list(lines, false)
         }
-        | Command::Unpick {
+        Command::Unpick {
             reservation_id,
             lines,
         } => {

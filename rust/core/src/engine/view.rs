@@ -6,6 +6,7 @@ use crate::error::Rejection;
 use crate::ids::ReservationId;
 use crate::position::Position;
 use crate::reason::ReasonCode;
+use crate::ship_date::ShipDate;
 use crate::state::{Action, LineState};
 
 use super::Engine;
@@ -16,6 +17,9 @@ pub struct LineView {
     pub location: Arc<str>,
     pub quantity: u64,
     pub state: LineState,
+    /// The local day the line was promised to ship (allocated at a location
+    /// with a capacity rule).
+    pub promised_ship_date: Option<ShipDate>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,6 +88,7 @@ impl Engine {
                         location: name(position.location),
                         quantity: line.quantity,
                         state: line.state,
+                        promised_ship_date: line.promised,
                     }
                 })
                 .collect(),

@@ -9,10 +9,13 @@
 //! activated: the engine's configured hold times, no caps, no safety stock
 //! beyond the positions' own, most-available location, no splits.
 
+mod capacity;
 mod glob;
 mod parse;
 
 use std::collections::BTreeMap;
+
+pub use capacity::LocationCapacity;
 
 pub use parse::{parse, RuleError, MAX_HOLD_SECONDS, MAX_RULES};
 
@@ -105,6 +108,9 @@ pub struct RuleSet {
     pub channel_caps: Vec<ChannelCap>,
     pub allocation: Allocation,
     pub feasibility_when_unavailable: WhenUnavailable,
+    /// Daily pick capacity and carrier cutoff per location; an allocation
+    /// at a listed location gets a promised ship date.
+    pub capacity: BTreeMap<String, LocationCapacity>,
 }
 
 impl RuleSet {
@@ -128,6 +134,7 @@ impl RuleSet {
                 nearest: BTreeMap::new(),
             },
             feasibility_when_unavailable: WhenUnavailable::Refuse,
+            capacity: BTreeMap::new(),
         }
     }
 

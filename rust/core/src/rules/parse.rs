@@ -7,7 +7,12 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Allocation, ChannelCap, HoldTimes, RuleSet, SafetyStockRule, Strategy};
+use chrono::NaiveTime;
+use chrono_tz::Tz;
+
+use super::{
+    Allocation, ChannelCap, HoldTimes, LocationCapacity, RuleSet, SafetyStockRule, Strategy,
+};
 use crate::feasibility::WhenUnavailable;
 use crate::limits;
 
@@ -49,6 +54,17 @@ struct Raw {
     channel_caps: Vec<Spanned<RawCap>>,
     allocation: Option<Spanned<RawAllocation>>,
     feasibility: Option<RawFeasibility>,
+    #[serde(default)]
+    capacity: Vec<Spanned<RawCapacity>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCapacity {
+    location: String,
+    time_zone: String,
+    daily_pick_units: Option<i64>,
+    cutoff: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -189,6 +205,7 @@ impl Check<'_> {
         let safety_stock = self.safety_stock(raw.safety_stock);
         let channel_caps = self.channel_caps(raw.channel_caps);
         let allocation = self.allocation(raw.allocation);
+        let capacity = self.capacity(raw.capacity);
         let feasibility_when_unavailable = match raw.feasibility {
             None => WhenUnavailable::Refuse,
             Some(f) => {
@@ -212,7 +229,65 @@ impl Check<'_> {
             channel_caps,
             allocation,
             feasibility_when_unavailable,
+            capacity,
         }
+    }
+
+    fn capacity(&mut self, raw: Vec<Spanned<RawCapacity>>) -> BTreeMap<String, LocationCapacity> {
+        if raw.len() > MAX_RULES {
+            self.error(raw[MAX_RULES].span(), "capacity", "too many locations");
+        }
+        let mut capacity = BTreeMap::new();
+        for (i, entry) in raw.into_iter().enumerate() {
+            let span = entry.span();
+            let entry = entry.into_inner();
+            let field = format!("capacity[{i}]");
+            self.name(span.clone(), &format!("{field}.location"), &entry.location);
+            let time_zone = entry.time_zone.parse::<Tz>().unwrap_or_else(|_| {
+                self.error(
+                    span.clone(),
+                    &format!("{field}.time_zone"),
+                    format!(
+                        "{:?} is not an IANA time zone (such as \"Europe/Paris\")",
+                        entry.time_zone
+                    ),
+                );
+                Tz::UTC
+            });
+            let daily_pick_units = entry.daily_pick_units.and_then(|units| {
+                u64::try_from(units).ok().or_else(|| {
+                    self.error(
+                        span.clone(),
+                        &format!("{field}.daily_pick_units"),
+                        "must not be negative",
+                    );
+                    None
+                })
+            });
+            let cutoff = entry.cutoff.as_deref().and_then(|text| {
+                cutoff(text).or_else(|| {
+                    self.error(
+                        span.clone(),
+                        &format!("{field}.cutoff"),
+                        format!("{text:?} is not a local time \"HH:MM\" (00:00 to 23:59)"),
+                    );
+                    None
+                })
+            });
+            let rule = LocationCapacity {
+                time_zone,
+                daily_pick_units,
+                cutoff,
+            };
+            if capacity.insert(entry.location.clone(), rule).is_some() {
+                self.error(
+                    span,
+                    &format!("{field}.location"),
+                    format!("{:?} is listed twice", entry.location),
+                );
+            }
+        }
+        capacity
     }
 
     fn hold_pair(
@@ -423,4 +498,14 @@ impl Check<'_> {
             }
         }
     }
+}
+
+/// "HH:MM", two digits each, as a local time of day.
+fn cutoff(text: &str) -> Option<NaiveTime> {
+    let (hours, minutes) = text.split_once(':')?;
+    let two_digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+    if !two_digits(hours) || !two_digits(minutes) {
+        return None;
+    }
+    NaiveTime::from_hms_opt(hours.parse().ok()?, minutes.parse().ok()?, 0)
 }

@@ -25,6 +25,15 @@ impl World {
         }
     }
 
+    /// Carry on with `engine` (say, restored) where `like` is: its time and keys.
+    pub fn resume(engine: Engine, like: &World) -> Self {
+        World {
+            engine,
+            now: like.now,
+            keys: like.keys,
+        }
+    }
+
     pub fn with_stock(sku: &str, location: &str, on_hand: u64) -> Self {
         let mut world = World::new();
         world.stock(sku, location, on_hand);
@@ -112,6 +121,7 @@ pub fn line_command(action: &str, id: &str, lines: Vec<LineRequest>) -> Command 
         "allocate" => Command::Allocate {
             reservation_id,
             lines,
+            ship_by: String::new(),
         },
         "release" => Command::Release {
             reservation_id,
