@@ -664,30 +664,6 @@ struct Extras<'a> {
     as_of: Option<i64>,
 }
 
-impl Engine {
-    /// The active rules' limit on a hold's length, checked with the hard
-    /// limits, before anything is swept or decided: a request past it is
-    /// malformed under these rules and changes nothing.
-    pub(super) fn rule_limits(&self, request: &Request) -> Result<(), Rejection> {
-        let (channel, hold_seconds) = match &request.command {
-            Command::Reserve {
-                channel,
-                hold_seconds,
-                ..
-            } => (channel.as_str(), *hold_seconds),
-            Command::RenewHold {
-                reservation_id,
-                hold_seconds,
-            } => match self.reservation_for(&request.meta.tenant, reservation_id) {
-                Ok((_, reservation)) => (&**self.symbols.name(reservation.channel), *hold_seconds),
-                Err(_) => return Ok(()), // decided (NOT_FOUND) as usual
-            },
-            _ => return Ok(()),
-        };
-        too_long(&self.rules, channel, hold_seconds).map_or(Ok(()), Err)
-    }
-}
-
 /// A hold longer than the rules let the channel ask for, as INVALID_ARGUMENT
 /// naming the field (and the channel, when it has hold times of its own).
 fn too_long(rules: &RuleSet, channel: &str, hold_seconds: i64) -> Option<Rejection> {

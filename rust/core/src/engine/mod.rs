@@ -217,7 +217,7 @@ impl Engine {
     /// decision asks first (the feasibility check).
     pub fn would_decide(&self, request: &Request) -> bool {
         let meta = &request.meta;
-        if validate::request(request).is_err() || self.rule_limits(request).is_err() {
+        if validate::request(request).is_err() {
             return false;
         }
         self.live_record(meta).is_none()
@@ -233,8 +233,7 @@ impl Engine {
     fn decide_and_apply(&mut self, request: &Request) -> Outcome {
         let meta = &request.meta;
         let owner = request.command.action().owner();
-        if let Err(rejection) = validate::request(request).and_then(|()| self.rule_limits(request))
-        {
+        if let Err(rejection) = validate::request(request) {
             return self.refusal(meta.now, owner, rejection);
         }
         self.sweep(meta.now);
