@@ -42,6 +42,7 @@ from model_rules import (
 from model_state import (
     Line,
     Lines,
+    Malformed,
     ModelOutcome,
     PlacedLines,
     Position,
@@ -100,6 +101,8 @@ class ModelEngine:
         try:
             reason, target = decide(*meta)
             outcome = dataclasses.replace(outcome, reason=reason, **target)
+        except Malformed as malformed:
+            return self._refusal(now, owner, malformed.rejection)
         except Refused as refused:
             rejection = refused.rejection
             outcome = dataclasses.replace(outcome, reason=rejection.reason, rejection=rejection)
@@ -143,11 +146,15 @@ class ModelEngine:
         problem = rules.first_problem(
             rules.check_name("order_ref", order_ref, may_be_empty=True),
             rules.check_name("channel", channel, may_be_empty=True),
-            rules.check_hold(hold_seconds, self.max_hold_ms),
+            rules.check_hold(hold_seconds, rules.MAX_HOLD_SECONDS * 1000),
             rules.check_lines(lines, required=True),
         )
 
         def decide(tenant, key, actor, now):
+            # The active rules' longest hold is checked once due holds are swept.
+            too_long = rules.check_hold(hold_seconds, self.max_hold_ms)
+            if too_long:
+                raise Malformed(too_long)
             placed = self._plan_reserve(lines, allow_partial)
             self.minted += 1
             rid = rules.mint(now, self.node_id, self.minted)
@@ -217,13 +224,16 @@ class ModelEngine:
         command = ("renew_hold", reservation_id, hold_seconds)
         problem = rules.first_problem(
             rules.check_reservation_id(reservation_id),
-            rules.check_hold(hold_seconds, self.max_hold_ms),
+            rules.check_hold(hold_seconds, rules.MAX_HOLD_SECONDS * 1000),
         )
 
         def decide(tenant, key, actor, now):
             r = self._reservation_for(tenant, reservation_id)
             if not r.holding:
                 raise Refused(self._cannot(r, "renew_hold"))
+            too_long = rules.check_hold(hold_seconds, self.max_hold_ms)
+            if too_long:
+                raise Malformed(too_long)
             before = r.state
             r.expires_at = now + (hold_seconds * 1000 or self.default_hold_ms)
             self._history(r, now, "renew_hold", before, "HOLD_RENEWED", actor, key)

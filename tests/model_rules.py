@@ -202,6 +202,10 @@ def check_timestamp(field_name: str, value: int) -> ModelRejection | None:
     return None
 
 
+# The longest hold any rule set may allow (the core's hard limit): 30 days.
+MAX_HOLD_SECONDS = 30 * 24 * 60 * 60
+
+
 def check_hold(hold_seconds: int, max_hold_ms: int) -> ModelRejection | None:
     if hold_seconds < 0:
         return invalid("hold_seconds", "must not be negative")

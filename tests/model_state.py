@@ -42,6 +42,11 @@ class Refused(Exception):  # noqa: N818 - a decision, not an error
         self.rejection = rejection
 
 
+class Malformed(Refused):
+    """A limit of the active rules (a hold past the longest): answered like a
+    malformed request, never stored, though due holds were swept first."""
+
+
 @dataclass
 class Position:
     sku: str
