@@ -9,24 +9,25 @@ from __future__ import annotations
 import uuid
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from holdfast import RuleSet
 from holdfast.v1 import inventory_pb2 as pb
-from holdfast.v1 import inventory_pb2_grpc
+from holdfast.v1 import inventory_pb2_grpc, operations_pb2_grpc
+from holdfast.v1 import operations_pb2 as ops
+from runtime_support import OPERATOR
 
-HOLD_SECONDS = {"rules-A": 600, "rules-B": 120}
+A = "rules-A"
+B = "rules-B"
+HOLD_SECONDS = {A: 600, B: 120}
 
-RULES_A = RuleSet.parse(
-    """version = "rules-A"
+TEXTS = {
+    A: f"""version = "{A}"
 author = "ana@shop"
 description = "web holds ten minutes"
 
 [holds]
 default_seconds = 600
 max_seconds = 3600
-"""
-)
-RULES_B = RuleSet.parse(
-    """version = "rules-B"
+""",
+    B: f"""version = "{B}"
 author = "ben@shop"
 description = "web holds two minutes"
 
@@ -37,8 +38,17 @@ max_seconds = 3600
 [holds.channels.web]
 default_seconds = 120
 max_seconds = 3600
-"""
-)
+""",
+}
+
+
+async def deploy_both(operations: operations_pb2_grpc.OperationsServiceStub) -> None:
+    """Deploy A and B (stored, neither deciding yet)."""
+    for version, text in TEXTS.items():
+        deployed = await operations.DeployRuleSet(
+            ops.DeployRuleSetRequest(text=text, comment=f"deploy {version}"), metadata=OPERATOR
+        )
+        assert (deployed.version, deployed.state) == (version, ops.DEPLOYED)
 
 
 def hold_seconds(answer: pb.ReserveResponse) -> int:
@@ -50,12 +60,14 @@ def hold_seconds(answer: pb.ReserveResponse) -> int:
 
 async def stock(
     inventory: inventory_pb2_grpc.InventoryServiceStub, sku: str, location: str, on_hand: int
-) -> None:
+) -> str:
+    """Count ``on_hand`` units; the count's idempotency key."""
+    key = str(uuid.uuid4())
     as_of = Timestamp()
     as_of.GetCurrentTime()
     await inventory.SetStock(
         pb.SetStockRequest(
-            idempotency_key=str(uuid.uuid4()),
+            idempotency_key=key,
             sku=sku,
             location=location,
             on_hand=on_hand,
@@ -63,6 +75,7 @@ async def stock(
             as_of=as_of,
         )
     )
+    return key
 
 
 def reserve(sku: str, quantity: int, channel: str = "web") -> pb.ReserveRequest:

@@ -1,35 +1,45 @@
 """Activate and roll back rule sets while clients reserve and release without pause.
 
-Clients over loopback gRPC reserve (one at a time and in batches) and
-release, continuously; meanwhile the switch goes A -> B -> A ... several
-times. "Roll back" here is activating the previous version again, through
-RuleControl (OperationsService.RollbackRuleSet is built on the same call).
+A real server process on its own SQLite file. Versions A and B are deployed
+(DeployRuleSet) and A activated; then clients over loopback gRPC reserve (one
+at a time and in batches) and release, continuously, each in a tenant of its
+own, while an operator switches ActivateRuleSet(B), RollbackRuleSet,
+ActivateRuleSet(B), RollbackRuleSet ... (each with an actor and a reason).
 
-- No request fails because of the switch: every answer is OK.
+- No request fails because of the switch: every answer is a business outcome.
 - Each answer names the version that decided it, and its hold is that
   version's web hold (a decision is never made half under each).
 - A batch is decided wholly under one version.
-- The journal agrees: in sequence order, every decision carries the version
-  the last rule_version_set event before it set, and each answered request's
-  event carries the version its answer named.
+- The journal agrees: in sequence order, every event carries the version the
+  last rule_version_set event before it set (the feed, every tenant's), and
+  each tenant's ListEvents shows its requests under the version its answers
+  named. (rule_version_set events are nobody's tenant's, so ListEvents never
+  shows them: the switch points come from the feed.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import uuid
 from collections import Counter
 
 import grpc
 from holdfast.v1 import inventory_pb2 as pb
-from rule_sets import HOLD_SECONDS, RULES_A, RULES_B, hold_seconds, reserve, stock
-from runtime_support import Running, until
+from holdfast.v1 import operations_pb2 as ops
+from rule_sets import HOLD_SECONDS, A, B, deploy_both, hold_seconds, reserve, stock
+from runtime_support import OPERATOR, Running, until
+from scrape import scrape, value
 
 CLIENTS = 12
-SWITCHES = 6  # B, A, B, A, B, A
+SWITCHES = 6  # B, back to A, B, back to A, B, back to A
 ANSWERS_PER_VERSION = 40  # under each version before the next switch
 SKUS = ("LOAD-1", "LOAD-2", "LOAD-3")
+
+
+def tenant(number: int) -> tuple[tuple[str, str], ...]:
+    return (("x-holdfast-tenant", f"load-{number}"),)
 
 
 class Traffic:
@@ -48,37 +58,39 @@ class Traffic:
 
     def check_reserve(self, key: str, answer: pb.ReserveResponse) -> None:
         version = answer.decision.rule_version
-        if hold_seconds(answer) != HOLD_SECONDS[version]:
+        if hold_seconds(answer) != HOLD_SECONDS.get(version):
             self.failures.append(f"{key}: hold {hold_seconds(answer)} s under {version}")
         self.answered(key, answer.decision)
 
 
 async def client(running: Running, number: int, traffic: Traffic) -> None:
     inventory = running.inventory
+    metadata = tenant(number)
     turn = 0
     while not traffic.stop.is_set():
         turn += 1
         sku = SKUS[(number + turn) % len(SKUS)]
         try:
             if turn % 5 == 0:
-                await batch(running, sku, traffic)
+                await batch(running, number, sku, traffic)
                 continue
             request = reserve(sku, 1)
-            answer = await inventory.Reserve(request)
+            answer = await inventory.Reserve(request, metadata=metadata)
             traffic.check_reserve(request.idempotency_key, answer)
             release = pb.ReleaseRequest(
                 idempotency_key=str(uuid.uuid4()), reservation_id=answer.reservation.reservation_id
             )
-            released = await inventory.Release(release)
+            released = await inventory.Release(release, metadata=metadata)
             traffic.answered(release.idempotency_key, released.decision)
         except grpc.aio.AioRpcError as e:
             traffic.failures.append(f"client {number}: {e.code().name} {e.details()}")
 
 
-async def batch(running: Running, sku: str, traffic: Traffic) -> None:
+async def batch(running: Running, number: int, sku: str, traffic: Traffic) -> None:
     requests = [reserve(sku, 1) for _ in range(5)]
     answer = await running.inventory.ExecuteBatch(
-        pb.BatchRequest(operations=[pb.Operation(reserve=r) for r in requests])
+        pb.BatchRequest(operations=[pb.Operation(reserve=r) for r in requests]),
+        metadata=tenant(number),
     )
     versions = set()
     for request, result in zip(requests, answer.results, strict=True):
@@ -93,31 +105,52 @@ async def batch(running: Running, sku: str, traffic: Traffic) -> None:
 
 
 async def switch(running: Running, traffic: Traffic) -> list[str]:
-    """Alternate B and A, each after enough answers under the other; the
-    versions activated, in order."""
+    """Activate B, roll back, activate B, ... each after enough answers under
+    the version before; the versions the answers said are active, in order."""
+    operations = running.operations
     activated = []
     for turn in range(SWITCHES):
-        rules = RULES_B if turn % 2 == 0 else RULES_A
-        before = traffic.by_version[rules.version]
-        running.control.activate(rules, "release-manager")
-        await running.ledger.settle()
-        activated.append(rules.version)
+        if turn % 2 == 0:
+            answer = await operations.ActivateRuleSet(
+                ops.ActivateRuleSetRequest(version=B, reason=f"try B ({turn})"), metadata=OPERATOR
+            )
+        else:
+            answer = await operations.RollbackRuleSet(
+                ops.RollbackRuleSetRequest(reason=f"back to A ({turn})"), metadata=OPERATOR
+            )
+        assert answer.state == ops.ACTIVE, answer
+        # Answered once durable: every decision from here on is under it.
+        before = traffic.by_version[answer.version]
+        activated.append(answer.version)
         await until(
-            lambda v=rules.version, b=before: traffic.by_version[v] >= b + ANSWERS_PER_VERSION,
-            f"{ANSWERS_PER_VERSION} answers under {rules.version}",
+            lambda v=answer.version, b=before: traffic.by_version[v] >= b + ANSWERS_PER_VERSION,
+            f"{ANSWERS_PER_VERSION} answers under {answer.version}",
         )
     return activated
 
 
-async def journal(running: Running) -> list[pb.Event]:
-    """Every committed event, in order, from the feed."""
-    last = running.ledger.committed_seq
+async def feed_until(running: Running, key: str) -> list[pb.Event]:
+    """Every committed event, every tenant's, in order, up to the one of ``key``."""
     events = []
     async for event in running.inventory.WatchEvents(pb.WatchEventsRequest(from_sequence=1)):
         events.append(event)
-        if event.sequence >= last:
+        if event.idempotency_key == key:
             break
     return events
+
+
+async def listed(running: Running, number: int) -> list[pb.Event]:
+    """One tenant's events, every page, from ListEvents."""
+    events: list[pb.Event] = []
+    token = ""
+    while True:
+        page = await running.inventory.ListEvents(
+            pb.ListEventsRequest(page_size=1000, page_token=token), metadata=tenant(number)
+        )
+        events.extend(page.events)
+        token = page.next_page_token
+        if not token:
+            return events
 
 
 async def test_switches_under_load_drop_nothing_and_record_the_deciding_version(
@@ -125,8 +158,11 @@ async def test_switches_under_load_drop_nothing_and_record_the_deciding_version(
 ) -> None:
     for sku in SKUS:
         await stock(running.inventory, sku, "W1", 1_000_000_000)
-    running.control.activate(RULES_A, "release-manager")
-    await running.ledger.settle()
+    await deploy_both(running.operations)
+    first = await running.operations.ActivateRuleSet(
+        ops.ActivateRuleSetRequest(version=A, reason="start with A"), metadata=OPERATOR
+    )
+    assert first.version == A
 
     traffic = Traffic()
     clients = [asyncio.create_task(client(running, n, traffic)) for n in range(CLIENTS)]
@@ -137,40 +173,67 @@ async def test_switches_under_load_drop_nothing_and_record_the_deciding_version(
         await asyncio.gather(*clients)
 
     assert traffic.failures == []
-    assert activated == ["rules-B", "rules-A"] * (SWITCHES // 2)
-    assert set(traffic.by_version) == {"rules-A", "rules-B"}
+    assert activated == [B, A] * (SWITCHES // 2)
+    assert set(traffic.by_version) == {A, B}
     assert traffic.batches > 0
-    assert running.ledger.rule_version == "rules-A"
+    listing = await running.operations.ListRuleSets(ops.ListRuleSetsRequest())
+    assert listing.active_version == A
 
-    await running.ledger.settle()
-    events = await journal(running)
+    # A last decision after all the traffic marks the end of the feed to read.
+    marker = await stock(running.inventory, "MARKER", "W1", 1)
+    events = await feed_until(running, marker)
     current = "builtin-1"
-    switches = []
+    switched_at: list[int] = []  # the sequences of the rule_version_set events
+    switched_to: list[str] = []
     by_key = {}
     for event in events:
         if event.kind == "rule_version_set":
             current = json.loads(event.body_json)["change"]["RuleVersionSet"]["version"]
-            switches.append(current)
+            switched_at.append(event.sequence)
+            switched_to.append(current)
             continue
         assert event.rule_version == current, event
         if event.idempotency_key:
             by_key[event.idempotency_key] = event.rule_version
-    assert switches == ["rules-A", *activated]
+    assert switched_to == [A, *activated]
     for key, version in traffic.versions.items():
         assert by_key[key] == version, key
 
+    # Each tenant's own listing says the same.
+    from_listing = {}
+    for number in range(CLIENTS):
+        for event in await listed(running, number):
+            last_switch = bisect.bisect_left(switched_at, event.sequence) - 1
+            assert last_switch >= 0, event  # the clients began under A
+            assert event.rule_version == switched_to[last_switch], event
+            from_listing[event.idempotency_key] = event.rule_version
+    assert from_listing == traffic.versions
+
 
 async def test_the_active_version_metric_follows_the_switch(running: Running) -> None:
-    def active() -> list[str]:
-        text = running.metrics.render().decode()
-        return [
-            line for line in text.splitlines() if line.startswith("holdfast_rule_set_active_info{")
-        ]
+    url = running.server.metrics_url
 
-    assert active() == ['holdfast_rule_set_active_info{version="builtin-1"} 1.0']
-    running.control.activate(RULES_B, "release-manager")
-    await running.ledger.settle()
-    assert active() == ['holdfast_rule_set_active_info{version="rules-B"} 1.0']
-    running.control.activate(RULES_A, "release-manager")
-    await running.ledger.settle()
-    assert active() == ['holdfast_rule_set_active_info{version="rules-A"} 1.0']
+    async def active() -> dict[str, float]:
+        samples = await asyncio.to_thread(scrape, url)
+        return {
+            dict(labels)["version"]: sample
+            for (name, labels), sample in samples.items()
+            if name == "holdfast_rule_set_active_info"
+        }
+
+    assert await active() == {"builtin-1": 1.0}
+    await deploy_both(running.operations)
+    await running.operations.ActivateRuleSet(
+        ops.ActivateRuleSetRequest(version=A, reason="start with A"), metadata=OPERATOR
+    )
+    assert await active() == {A: 1.0}
+    await running.operations.ActivateRuleSet(
+        ops.ActivateRuleSetRequest(version=B, reason="try B"), metadata=OPERATOR
+    )
+    assert await active() == {B: 1.0}
+    await running.operations.RollbackRuleSet(
+        ops.RollbackRuleSetRequest(reason="B holds too briefly"), metadata=OPERATOR
+    )
+    samples = await asyncio.to_thread(scrape, url)
+    assert value(samples, "holdfast_rule_set_active_info", version=A) == 1.0
+    assert await active() == {A: 1.0}
