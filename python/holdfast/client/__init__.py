@@ -32,7 +32,7 @@ from holdfast.client.errors import (
     error_from_rpc_status,
 )
 from holdfast.client.operations import OperationsClient
-from holdfast.client.requests import LineLike, TimeLike, mint_key
+from holdfast.client.requests import DayLike, LineLike, TimeLike, mint_key
 from holdfast.client.retry import RetryPolicy
 from holdfast.client.sync import Client
 
@@ -42,6 +42,7 @@ __all__ = [
     "AsyncClient",
     "Client",
     "Conflict",
+    "DayLike",
     "DeadlineExceeded",
     "FieldViolation",
     "HoldfastError",

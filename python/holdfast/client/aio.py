@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 import grpc
 from google.protobuf.message import Message
@@ -24,7 +24,7 @@ from holdfast.client.calls import (
     error_from_rpc_error,
     identity_metadata,
 )
-from holdfast.client.requests import LineLike, TimeLike
+from holdfast.client.requests import DayLike, LineLike, TimeLike
 from holdfast.client.retry import RetryPolicy
 from holdfast.v1 import inventory_pb2 as pb
 from holdfast.v1 import inventory_pb2_grpc
@@ -70,7 +70,7 @@ class AsyncClient:
         """Close the channel; calls in flight are cancelled."""
         await self._channel.close()
 
-    async def __aenter__(self) -> AsyncClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -107,16 +107,19 @@ class AsyncClient:
         channel: str = "",
         hold_seconds: int = 0,
         allow_partial: bool = False,
+        destination_region: str = "",
         idempotency_key: str | None = None,
         timeout: float | None = None,
     ) -> pb.ReserveResponse:
-        """See ``Client.reserve``."""
+        """See ``Client.reserve`` (``destination_region`` feeds the rule set's
+        ``nearest`` strategy)."""
         request = rq.reserve_request(
             lines,
             order_ref=order_ref,
             channel=channel,
             hold_seconds=hold_seconds,
             allow_partial=allow_partial,
+            destination_region=destination_region,
             idempotency_key=idempotency_key,
         )
         return await self._call(self._stub.Reserve, request, pb.ReserveResponse, timeout)
@@ -126,11 +129,15 @@ class AsyncClient:
         reservation_id: str,
         lines: Iterable[LineLike] = (),
         *,
+        ship_by: DayLike | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
     ) -> pb.ReservationResponse:
-        """See ``Client.allocate``."""
-        request = rq.allocate_request(reservation_id, lines, idempotency_key=idempotency_key)
+        """See ``Client.allocate`` (a promise later than ``ship_by`` is
+        ``Rejected`` CUTOFF_MISSED)."""
+        request = rq.allocate_request(
+            reservation_id, lines, ship_by=ship_by, idempotency_key=idempotency_key
+        )
         return await self._call(self._stub.Allocate, request, pb.ReservationResponse, timeout)
 
     async def release(

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from holdfast.v1 import inventory_pb2 as pb
 
 __all__ = [
+    "DayLike",
     "LineLike",
     "TimeLike",
     "adjust_stock_request",
@@ -37,6 +38,7 @@ __all__ = [
     "renew_hold_request",
     "reserve_request",
     "set_stock_request",
+    "ship_by_text",
     "timestamp",
     "unpick_request",
     "watch_events_request",
@@ -48,6 +50,10 @@ location lets holdfast choose (reserve) or matches any (the other calls)."""
 
 TimeLike = datetime | Timestamp
 """A moment: a timezone-aware ``datetime`` or a protobuf ``Timestamp``."""
+
+DayLike = date | str
+"""A calendar day: a ``datetime.date`` or its text ``"YYYY-MM-DD"`` (sent as given;
+the server checks its form)."""
 
 
 def mint_key() -> str:
@@ -90,6 +96,22 @@ def _optional_timestamp(moment: TimeLike | None) -> Timestamp | None:
     return None if moment is None else timestamp(moment)
 
 
+def ship_by_text(ship_by: DayLike | None) -> str:
+    """``AllocateRequest.ship_by``: "" for none, a date as "YYYY-MM-DD".
+
+    A ``datetime`` is refused: the day is the shipping location's local day,
+    and which day a moment falls on depends on a time zone only the server's
+    rule set knows.
+    """
+    if ship_by is None:
+        return ""
+    if isinstance(ship_by, datetime):
+        raise ValueError("ship_by is a day: pass a datetime.date or 'YYYY-MM-DD', not a datetime")
+    if isinstance(ship_by, date):
+        return ship_by.isoformat()
+    return ship_by
+
+
 def reserve_request(
     lines: Iterable[LineLike],
     *,
@@ -97,6 +119,7 @@ def reserve_request(
     channel: str = "",
     hold_seconds: int = 0,
     allow_partial: bool = False,
+    destination_region: str = "",
     idempotency_key: str | None = None,
 ) -> pb.ReserveRequest:
     return pb.ReserveRequest(
@@ -106,6 +129,7 @@ def reserve_request(
         lines=line_requests(lines),
         hold_seconds=hold_seconds,
         allow_partial=allow_partial,
+        destination_region=destination_region,
     )
 
 
@@ -113,12 +137,14 @@ def allocate_request(
     reservation_id: str,
     lines: Iterable[LineLike] = (),
     *,
+    ship_by: DayLike | None = None,
     idempotency_key: str | None = None,
 ) -> pb.AllocateRequest:
     return pb.AllocateRequest(
         idempotency_key=_key(idempotency_key),
         reservation_id=reservation_id,
         lines=line_requests(lines),
+        ship_by=ship_by_text(ship_by),
     )
 
 

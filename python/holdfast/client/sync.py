@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 import grpc
 from google.protobuf.message import Message
@@ -20,7 +20,7 @@ from holdfast.client.calls import (
     error_from_rpc_error,
     identity_metadata,
 )
-from holdfast.client.requests import LineLike, TimeLike
+from holdfast.client.requests import DayLike, LineLike, TimeLike
 from holdfast.client.retry import RetryPolicy
 from holdfast.v1 import inventory_pb2 as pb
 from holdfast.v1 import inventory_pb2_grpc
@@ -79,7 +79,7 @@ class Client:
         """Close the channel; calls in flight are cancelled."""
         self._channel.close()
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:  # a subclass (OperationsClient) stays itself
         return self
 
     def __exit__(
@@ -113,15 +113,22 @@ class Client:
         channel: str = "",
         hold_seconds: int = 0,
         allow_partial: bool = False,
+        destination_region: str = "",
         idempotency_key: str | None = None,
         timeout: float | None = None,
     ) -> pb.ReserveResponse:
         """Hold stock: all ``lines`` or none (unless ``allow_partial``).
 
         ``lines`` are ``(sku, location, quantity)`` tuples or ``LineRequest``s;
-        an empty location lets holdfast choose. ``hold_seconds`` 0 takes the
-        server's default. Raises ``Rejected`` (``INSUFFICIENT_STOCK`` with the
-        requested and available quantities in ``facts``, ``UNKNOWN_SKU``, ...).
+        an empty location lets holdfast choose, as the active rule set's
+        allocation strategy says. ``destination_region`` is where the order
+        ships to: under the ``nearest`` strategy a line takes the first
+        location in the rule set's list for that region (nearest first) that
+        holds it all; "" or a region the rule set does not list: the most
+        available location. ``hold_seconds`` 0 takes the channel's default
+        under the active rule set. Raises ``Rejected`` (``INSUFFICIENT_STOCK``
+        with the requested and available quantities in ``facts``,
+        ``UNKNOWN_SKU``, ``CHANNEL_CAP_REACHED``, ...).
         """
         request = rq.reserve_request(
             lines,
@@ -129,6 +136,7 @@ class Client:
             channel=channel,
             hold_seconds=hold_seconds,
             allow_partial=allow_partial,
+            destination_region=destination_region,
             idempotency_key=idempotency_key,
         )
         return self._call(self._stub.Reserve, request, pb.ReserveResponse, timeout)
@@ -138,12 +146,25 @@ class Client:
         reservation_id: str,
         lines: Iterable[LineLike] = (),
         *,
+        ship_by: DayLike | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
     ) -> pb.ReservationResponse:
         """Turn a hold into a firm commitment: all of it, or exactly ``lines``
-        (whatever else is held is released). Expired: ``Rejected`` RESERVATION_EXPIRED."""
-        request = rq.allocate_request(reservation_id, lines, idempotency_key=idempotency_key)
+        (whatever else is held is released). Expired: ``Rejected`` RESERVATION_EXPIRED.
+
+        At a location the rule set gives a pick capacity or carrier cutoff,
+        each line is promised a ship date (``ReservationLine.promised_ship_date``,
+        the location's local day). ``ship_by`` (a ``datetime.date``, or
+        "YYYY-MM-DD"; not a ``datetime``) is the latest promise accepted: a
+        later one is ``Rejected`` CUTOFF_MISSED with ``facts`` location,
+        ship_by, promised, cutoff and time_zone, and the hold stays a hold. A
+        full day is ``Rejected`` CAPACITY_EXCEEDED. A malformed ``ship_by`` is
+        ``InvalidArgument`` naming the field.
+        """
+        request = rq.allocate_request(
+            reservation_id, lines, ship_by=ship_by, idempotency_key=idempotency_key
+        )
         return self._call(self._stub.Allocate, request, pb.ReservationResponse, timeout)
 
     def release(
