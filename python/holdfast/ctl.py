@@ -19,9 +19,10 @@ import argparse
 import getpass
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -75,6 +76,19 @@ def parse_moment(text: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time") from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def parse_day(text: str) -> date:
+    """A calendar day, exactly ``YYYY-MM-DD`` (what ``ship_by`` accepts)."""
+    try:
+        if _DAY.fullmatch(text):
+            return date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"{text!r} is not a day YYYY-MM-DD")
 
 
 def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
@@ -160,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     made.add_argument("--channel", default="", help="sales channel")
     made.add_argument("--hold-seconds", type=int, default=0, help="hold length (0: default)")
     made.add_argument("--partial", action="store_true", help="hold what is available")
+    made.add_argument(
+        "--destination",
+        default="",
+        metavar="REGION",
+        help="where the order ships to (the rule set's nearest strategy)",
+    )
     key_option(made)
     made = command(commands, "allocate", "turn a hold into an order commitment")
     made.add_argument("reservation_id", metavar="ID")
@@ -169,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=parse_line,
         metavar="SKU:LOCATION:QTY",
         help="allocate exactly these units and release the rest (default: all held)",
+    )
+    made.add_argument(
+        "--ship-by",
+        type=parse_day,
+        metavar="YYYY-MM-DD",
+        help="the latest promised ship date accepted (later: refused CUTOFF_MISSED)",
     )
     key_option(made)
     made = command(commands, "release", "give held or allocated stock back")
@@ -261,8 +287,11 @@ def describe_reservation(reservation: pb.Reservation, decision: pb.Decision | No
         ("rule", reservation.rule_version or "-"),
     ]
     lines = table(
-        ["SKU", "LOCATION", "QUANTITY", "STATE"],
-        [(ln.sku, ln.location, ln.quantity, state_name(ln.state)) for ln in reservation.lines],
+        ["SKU", "LOCATION", "QUANTITY", "STATE", "PROMISED SHIP DATE"],
+        [
+            (ln.sku, ln.location, ln.quantity, state_name(ln.state), ln.promised_ship_date or "-")
+            for ln in reservation.lines
+        ],
     )
     return fields(pairs) + "\n\n" + lines
 
@@ -353,13 +382,16 @@ def _reserve(client: Client, args: argparse.Namespace) -> Outcome:
         channel=args.channel,
         hold_seconds=args.hold_seconds,
         allow_partial=args.partial,
+        destination_region=args.destination,
         idempotency_key=args.key,
     )
     return answer, describe_reservation(answer.reservation, answer.decision)
 
 
 def _allocate(client: Client, args: argparse.Namespace) -> Outcome:
-    answer = client.allocate(args.reservation_id, args.lines, idempotency_key=args.key)
+    answer = client.allocate(
+        args.reservation_id, args.lines, ship_by=args.ship_by, idempotency_key=args.key
+    )
     return answer, describe_reservation(answer.reservation, answer.decision)
 
 
