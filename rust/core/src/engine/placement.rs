@@ -117,11 +117,17 @@ impl Engine {
         planned: &Planned,
     ) -> Room {
         let p = &self.positions[position as usize];
-        let sku = self.symbols.name(p.sku);
-        let location = self.symbols.name(p.location);
-        let extra_safety = rules
-            .safety_stock_for(sku, location)
-            .saturating_sub(p.safety_stock);
+        // Most rule sets keep no safety stock and cap no channel: the hot
+        // path then skips the name lookups and pattern matching.
+        let extra_safety = if rules.safety_stock.is_empty() {
+            0
+        } else {
+            let sku = self.symbols.name(p.sku);
+            let location = self.symbols.name(p.location);
+            rules
+                .safety_stock_for(sku, location)
+                .saturating_sub(p.safety_stock)
+        };
         let taken = planned_at(planned, position);
         let score = p
             .available()
@@ -129,7 +135,12 @@ impl Engine {
             .saturating_sub(i64::try_from(taken).unwrap_or(i64::MAX));
         let mut units = u64::try_from(score.max(0)).expect("clamped at zero");
         let mut capped = None;
-        if let Some(cap) = rules.channel_cap_for(ask.channel, p.on_hand) {
+        let cap = if rules.channel_caps.is_empty() {
+            None
+        } else {
+            rules.channel_cap_for(ask.channel, p.on_hand)
+        };
+        if let Some(cap) = cap {
             let committed = self.channel_committed(position, ask.channel);
             let room = cap.saturating_sub(committed).saturating_sub(taken);
             if room < units {
