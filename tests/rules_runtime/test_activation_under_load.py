@@ -32,9 +32,9 @@ from rule_sets import HOLD_SECONDS, A, B, deploy_both, hold_seconds, reserve, st
 from runtime_support import OPERATOR, Running, until
 from scrape import scrape, value
 
-CLIENTS = 12
+CLIENTS = 16
 SWITCHES = 6  # B, back to A, B, back to A, B, back to A
-ANSWERS_PER_VERSION = 40  # under each version before the next switch
+ANSWERS_PER_VERSION = 100  # under each version before the next switch
 SKUS = ("LOAD-1", "LOAD-2", "LOAD-3")
 
 
