@@ -81,9 +81,14 @@ class Ledger:
         # The process's circuit breakers (set by the server; None: unguarded).
         self.breakers: Breakers | None = None
         # Fed after every decision and batch with the shadow candidate's new
-        # divergences and the engine's count of decisions compared (set by
+        # divergences and the count of decisions newly compared (set by
         # holdfast.rule_control.RuleControl; None: nobody keeps the tally).
         self.shadow_listener: Callable[[list[Divergence], int], None] | None = None
+        # The candidate shadowed, set again on an engine rebuilt after a failed
+        # commit (before its first decision), and the engine's count of
+        # decisions compared when last fed (it restarts at zero with the engine).
+        self._shadow: RuleSet | None = None
+        self._shadow_compared = 0
         # Tasks that will give back their call's unreported journal permit when they end.
         self._guarded: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
 
@@ -222,6 +227,8 @@ class Ledger:
     def set_shadow(self, candidate: RuleSet | None) -> None:
         """Decide every new request under ``candidate`` too, with no effect (None: stop)."""
         self._live.set_shadow(candidate)
+        self._shadow = candidate
+        self._shadow_compared = 0
 
     def shadow_version(self) -> str | None:
         return self._live.shadow_version()
@@ -512,7 +519,9 @@ class Ledger:
         if self.shadow_listener is None:
             return
         engine = self._live
-        self.shadow_listener(engine.take_divergences(), engine.shadow_decisions())
+        compared = engine.shadow_decisions()
+        newly, self._shadow_compared = compared - self._shadow_compared, compared
+        self.shadow_listener(engine.take_divergences(), newly)
 
     def _held_units(self, item: BatchItem, outcome: Outcome) -> int | None:
         """Units a partial reserve holds (a full one holds what it asked for)."""
@@ -538,6 +547,9 @@ class Ledger:
 
     def _rebuilt(self, rebuilt: sqlite.Rebuilt) -> None:
         self._install_rules_after_rebuild(rebuilt.engine)
+        # The shadow compares the rebuilt engine's first decision too.
+        rebuilt.engine.set_shadow(self._shadow)
+        self._shadow_compared = 0
         self._engine = rebuilt.engine
         self._snapshot_seq = rebuilt.snapshot_seq
         log.info(

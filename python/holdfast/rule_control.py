@@ -11,11 +11,11 @@ the switch is one more call on that thread, so every decision, and every
 batch, is made wholly under one version.
 
 The tally: after every decision and batch the ledger hands over the engine's
-divergences and its count of decisions compared (:meth:`RuleControl.shadowed`);
+divergences and the count of decisions newly compared (:meth:`RuleControl.shadowed`);
 each divergence is counted by kind and kept as a sample with the request id
 of the call that made it. The core keeps no tally across a rebuilt engine (a
-failed commit rebuilds it from the journal), so the count compared is kept
-here and the candidate set again on the new engine.
+failed commit rebuilds it from the journal), so the tally is kept here; the
+ledger sets the candidate again on the rebuilt engine before it decides.
 """
 
 from __future__ import annotations
@@ -47,9 +47,6 @@ class RuleControl:
         self._candidate: RuleSet | None = None
         self._since_ms: int | None = None
         self._compared = 0
-        # The engine's own count of decisions compared when last read (it
-        # restarts at zero on a rebuilt engine).
-        self._engine_compared = 0
         self._counts = dict.fromkeys(DIVERGENCE_KINDS, 0)
         self._samples: deque[dict[str, Any]] = deque(maxlen=MAX_SAMPLES)
         ledger.shadow_listener = self.shadowed
@@ -81,18 +78,11 @@ class RuleControl:
         self._ledger.set_shadow(None)
         self._candidate = None
 
-    def shadowed(self, divergences: list[Divergence], engine_compared: int) -> None:
+    def shadowed(self, divergences: list[Divergence], compared: int) -> None:
         """The ledger's feed after a decision or batch: the engine's new
-        divergences and its count of decisions compared since the shadow was set."""
+        divergences and the count of decisions newly compared."""
         if self._candidate is None:
             return
-        if self._ledger.shadow_version() != self._candidate.version:
-            # A rebuilt engine (after a failed commit) has no shadow: set it again.
-            self._ledger.set_shadow(self._candidate)
-            self._engine_compared = 0
-            return
-        compared = engine_compared - self._engine_compared
-        self._engine_compared = engine_compared
         self._compared += compared
         if self._metrics is not None:
             self._metrics.shadow_compared(compared)
@@ -130,6 +120,5 @@ class RuleControl:
 
     def _reset_tally(self) -> None:
         self._compared = 0
-        self._engine_compared = 0
         self._counts = dict.fromkeys(DIVERGENCE_KINDS, 0)
         self._samples.clear()
