@@ -261,6 +261,10 @@ class Ledger:
             )
         return version
 
+    def builtin_rules(self, version: str) -> RuleSet:
+        """The built-in rule set under its version, to activate it again."""
+        return self._live.builtin_rules(version)
+
     def _builtin_rules(self) -> str:
         """The version of the rule set an engine starts with: never stored,
         its body the engine's own (a restored engine has it under another name)."""

@@ -12,10 +12,10 @@ comment) and is recorded in the operator log like any operator action
 rules.shadow_stop), through the OperationsServicer's recorder.
 
 The engine's built-in rule set (``builtin-1``: the configured hold times, no
-caps) has no text and is never stored: it is listed, with empty text, while
-it is the active one, and cannot be activated again once another version
-has been (a rollback to it is RULE_SET_NOT_FOUND): deploy a version with the
-settings wanted instead. Its name cannot be deployed.
+caps) has no text and is never stored: it is always listed, last, with empty
+text; activating it by name, or rolling back from the first version ever
+activated, switches back to it (the engine builds its body). Its name cannot
+be deployed.
 """
 
 # The method names are the proto's RPC names.
@@ -147,8 +147,7 @@ class RuleService:
         except Refusal as refusal:
             await errors.abort(context, refusal)
         versions = [self._message(stored, active, shadow) for stored in self._store.newest_first()]
-        if self._store.get(active) is None:
-            versions.append(self._builtin_message(active))  # the oldest there is
+        versions.append(self._builtin_message(self._builtin, active))  # the oldest there is
         return pb.ListRuleSetsResponse(
             versions=versions, active_version=active, shadow_version=shadow
         )
@@ -161,9 +160,9 @@ class RuleService:
             active, shadow = self._versions_deciding()
             stored = self._store.get(request.version)
             if stored is None:
-                if request.version != active:
+                if request.version != self._builtin:
                     raise _not_found(request.version)
-                return self._builtin_message(active)
+                return self._builtin_message(self._builtin, active)
         except Refusal as refusal:
             await errors.abort(context, refusal)
         return self._message(stored, active, shadow, with_text=True)
@@ -261,6 +260,8 @@ class RuleService:
         except Refusal as refusal:
             await errors.abort(context, refusal)
         previous = self._store.active_before(current)
+        if previous is None and current != self._builtin:
+            previous = self._builtin  # before the first activation, the built-in set decided
 
         async def roll_back(context: Context) -> pb.RuleSetVersion:
             if previous is None:
@@ -268,8 +269,7 @@ class RuleService:
                     context,
                     Refusal(
                         RULE_SET_NOT_FOUND,
-                        f"no version was active before {current!r} to roll back to "
-                        f"(the built-in {self._builtin!r} cannot be activated again)",
+                        f"no version was active before {current!r} to roll back to",
                         {"active_version": current},
                     ),
                 )
@@ -327,6 +327,9 @@ class RuleService:
         call = current_call()
         try:
             rules = self._store.rules(version)
+            if rules is None and version == self._builtin:
+                # Never stored: the engine's own, so a first activation can be undone.
+                rules = self._ledger.builtin_rules(version)
             if rules is None:
                 raise _not_found(version)
             if self._ledger.rule_version != version:
@@ -335,9 +338,10 @@ class RuleService:
                 await self._history(Activation(version, clock.now_ms(), call.actor, reason))
             active, shadow = self._versions_deciding()
             stored = self._store.get(version)
-            assert stored is not None  # rules() found it
         except Refusal as refusal:
             await errors.abort(context, refusal)
+        if stored is None:
+            return self._builtin_message(version, active)
         return self._message(stored, active, shadow)
 
     async def _history(self, activation: Activation) -> None:
@@ -371,8 +375,8 @@ class RuleService:
         stored = self._store.get(version)
         if stored is not None:
             return stored.text
-        if version == self._ledger.rule_version:
-            return ""  # the built-in set, active: no text
+        if version == self._builtin:
+            return ""  # the built-in set: no text
         raise _not_found(version)
 
     def _message(
@@ -400,12 +404,12 @@ class RuleService:
             message.activated_at.CopyFrom(convert.timestamp(activated_at))
         return message
 
-    def _builtin_message(self, version: str) -> pb.RuleSetVersion:
+    def _builtin_message(self, version: str, active: str) -> pb.RuleSetVersion:
         return pb.RuleSetVersion(
             version=version,
             author="holdfast",
             description="built in: the server's configured hold times, no caps (no text)",
-            state=pb.ACTIVE,
+            state=pb.ACTIVE if version == active else pb.DEPLOYED,
         )
 
     def _report(self) -> pb.ShadowReport:

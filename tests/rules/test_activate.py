@@ -37,7 +37,10 @@ def test_activation_switches_decisions_and_is_audited(fresh: RulesServer, stock:
 
         listed = ops.list_rule_sets()
         assert listed.active_version == "caps-1"
-        assert [(v.version, v.state) for v in listed.versions] == [("caps-1", pb.ACTIVE)]
+        assert [(v.version, v.state) for v in listed.versions] == [
+            ("caps-1", pb.ACTIVE),
+            ("builtin-1", pb.DEPLOYED),  # never stored, always there to go back to
+        ]
         # Activating the active version again changes nothing.
         assert ops.activate_rule_set("caps-1", reason="again").activated_at == (
             activated.activated_at
@@ -61,9 +64,13 @@ def test_rollback_returns_to_the_version_active_before(fresh: RulesServer, stock
         ops.deploy_rule_set(rule_set("loose", cap=100), comment="loose")
         ops.deploy_rule_set(rule_set("tight", cap=1), comment="tight")
         ops.activate_rule_set("loose", reason="first")
-        with pytest.raises(NotFound) as nothing_before:
-            ops.rollback_rule_set(reason="nothing earlier")
-        assert nothing_before.value.reason == "RULE_SET_NOT_FOUND"
+        # Before the first activation the built-in set decided: a rollback returns to it.
+        builtin = ops.rollback_rule_set(reason="back to the defaults")
+        assert (builtin.version, builtin.state) == ("builtin-1", pb.ACTIVE)
+        held = ops.reserve([("MUG", "W1", 1)], channel="web")
+        assert held.decision.rule_version == "builtin-1"
+        # A rollback undoes a rollback, also to and from the built-in set.
+        assert ops.rollback_rule_set(reason="undo").version == "loose"
 
         ops.activate_rule_set("tight", reason="too many marketplace holds")
         ops.reserve([("MUG", "W1", 1)], channel="marketplace")

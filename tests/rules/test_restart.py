@@ -39,6 +39,7 @@ def test_the_active_version_decides_after_sigkill(tmp_path: Path, stock: Stock) 
             assert [(v.version, v.state) for v in listed.versions] == [
                 ("tight", pb.ACTIVE),
                 ("loose", pb.DEPLOYED),
+                ("builtin-1", pb.DEPLOYED),
             ]
             assert ops.get_rule_set("tight").text == rule_set("tight", cap=2)
             with pytest.raises(Rejected) as capped:

@@ -491,6 +491,19 @@ impl Engine {
         Ok(self.inner.inject_bucket_drift(sku, location, bucket, delta))
     }
 
+    /// The built-in rule set under `version` (the configured hold times, no
+    /// caps, most available), so that it can be activated again.
+    fn builtin_rules(&self, version: &str) -> RuleSet {
+        let config = self.inner.config();
+        RuleSet {
+            inner: holdfast_core::rules::RuleSet::builtin(
+                version,
+                config.default_hold_ms,
+                config.max_hold_ms,
+            ),
+        }
+    }
+
     /// The version of the rule set deciding now.
     fn active_rules(&self) -> String {
         self.inner.rules().version.clone()
