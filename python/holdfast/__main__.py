@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from holdfast import config, logs
@@ -18,7 +19,13 @@ def main(argv: list[str] | None = None) -> int:
         # of the server, and the server none of it.
         from holdfast import ctl
 
-        return ctl.main(argv[1:])
+        try:
+            return ctl.main(argv[1:])
+        except BrokenPipeError:
+            # Read by `head` or a pager that quit: not an error of ours. Point
+            # stdout at nothing so the interpreter's final flush stays quiet.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
 
     parser = argparse.ArgumentParser(prog="holdfast", description="Inventory reservations.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
