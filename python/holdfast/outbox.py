@@ -89,36 +89,54 @@ class Outbox:
             if self._ledger.committed_seq <= self.delivered:
                 await self._ledger.wait_committed(self.delivered)
                 continue
-            try:
-                self._breakers.acquire(EVENTS)
-            except Refusal as refusal:
-                # OPEN (or forced open): pause; the breaker says for how long.
-                await asyncio.sleep(max(FIRST_BACKOFF_S, refusal.retry_after_s or 0.0))
-                continue
-            started = clock.monotonic_s()
-            up_to = self._ledger.committed_seq
-            try:
-                batch = await self._next_batch(up_to)
-                await asyncio.to_thread(self._deliver, batch)
-            except asyncio.CancelledError:
-                self._breakers.release(EVENTS)
-                raise
-            except Exception as e:
-                self._breakers.failed(EVENTS, clock.monotonic_s() - started)
-                log.warning(
-                    f"cannot deliver events to {self.sink}: {e}",
-                    extra=fields(sink=self.sink, delivered=self.delivered, error=str(e)),
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(2 * backoff, self._retry_hint_s)
-                continue
-            self._breakers.succeeded(EVENTS, clock.monotonic_s() - started)
-            backoff = FIRST_BACKOFF_S
-            # An empty batch: everything up to there was compacted before a
-            # sink was configured (logged); nothing is left to deliver of it.
-            self.delivered = batch[-1].seq if batch else up_to
-            if batch and self._metrics is not None:
-                self._metrics.delivered(len(batch))
+            backoff = await self._attempt(backoff)
+
+    async def drain(self, limit_s: float) -> None:
+        """At a graceful stop: deliver what is committed, for at most
+        ``limit_s``; what is left is delivered after the next start."""
+        target = self._ledger.committed_seq
+        backoff = FIRST_BACKOFF_S
+        try:
+            async with asyncio.timeout(limit_s):
+                while self.delivered < target:
+                    backoff = await self._attempt(backoff)
+        except TimeoutError:
+            log.warning(
+                "events left undelivered at shutdown; delivered after the next start",
+                extra=fields(sink=self.sink, delivered=self.delivered, committed_seq=target),
+            )
+
+    async def _attempt(self, backoff: float) -> float:
+        """One delivery through the events breaker; the next failure's backoff."""
+        try:
+            self._breakers.acquire(EVENTS)
+        except Refusal as refusal:
+            # OPEN (or forced open): pause; the breaker says for how long.
+            await asyncio.sleep(max(FIRST_BACKOFF_S, refusal.retry_after_s or 0.0))
+            return backoff
+        started = clock.monotonic_s()
+        up_to = self._ledger.committed_seq
+        try:
+            batch = await self._next_batch(up_to)
+            await asyncio.to_thread(self._deliver, batch)
+        except asyncio.CancelledError:
+            self._breakers.release(EVENTS)
+            raise
+        except Exception as e:
+            self._breakers.failed(EVENTS, clock.monotonic_s() - started)
+            log.warning(
+                f"cannot deliver events to {self.sink}: {e}",
+                extra=fields(sink=self.sink, delivered=self.delivered, error=str(e)),
+            )
+            await asyncio.sleep(backoff)
+            return min(2 * backoff, self._retry_hint_s)
+        self._breakers.succeeded(EVENTS, clock.monotonic_s() - started)
+        # An empty batch: everything up to there was compacted before a
+        # sink was configured (logged); nothing is left to deliver of it.
+        self.delivered = batch[-1].seq if batch else up_to
+        if batch and self._metrics is not None:
+            self._metrics.delivered(len(batch))
+        return FIRST_BACKOFF_S
 
     @property
     def _retry_hint_s(self) -> float:

@@ -348,6 +348,9 @@ async def serve(settings: Settings) -> int:
             await task
     if endpoint is not None:
         await endpoint.stop()
+    if outbox is not None:
+        # Every call is answered: hand the sink what they committed.
+        await outbox.drain(settings.drain_seconds)
     # In-flight calls are done: the last snapshot covers every decision.
     await ledger.close()
     log.info("stopped", extra=fields(open_holds=ledger.open_holds()))

@@ -95,6 +95,27 @@ def test_a_missing_sink_opens_the_breaker_and_delivery_resumes_after_recovery_an
     assert seqs == sorted(seqs) or len(seqs) > len(set(seqs))
 
 
+def test_a_graceful_stop_hands_the_sink_what_was_committed(
+    start_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    """The sink comes back just before SIGTERM, while the breaker waits 1.5 s
+    in OPEN: the delivery task is cancelled at the stop before that wait
+    ends, so only the stop's own drain (a probe once the wait is over) can
+    deliver what was committed."""
+    directory = tmp_path / "late"
+    sink = directory / "events.jsonl"
+    slow_to_probe = BREAKER.replace("events.wait_in_open_ms=300", "events.wait_in_open_ms=1500")
+    server = start_server("--events-sink", str(sink), "--breakers", slow_to_probe)
+    with server.client() as client:
+        commit_some(client, 3)
+        until(lambda: breaker_state(client, "events") == "OPEN" or None)
+    last = committed_seq(server.database)
+    directory.mkdir()
+    assert server.stop() == 0
+    assert [r["seq"] for r in sink_records(sink)] == list(range(1, last + 1))
+    assert (directory / "events.jsonl.cursor").read_text().strip() == str(last)
+
+
 def test_compaction_keeps_what_the_sink_has_not_received(
     start_server: Callable[..., Server], tmp_path: Path
 ) -> None:
