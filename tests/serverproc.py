@@ -36,6 +36,27 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def run_ctl(
+    target: str, *args: str, tenant: str | None = None, actor: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m holdfast ctl --target T [--tenant X] [--actor A] ARGS``, as
+    a person would run it (no stdin, output captured)."""
+    command = [PYTHON, "-m", "holdfast", "ctl", "--target", target]
+    if tenant is not None:
+        command += ["--tenant", tenant]
+    if actor is not None:
+        command += ["--actor", actor]
+    return subprocess.run(
+        [*command, *args],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def serve_command(*args: str) -> list[str]:
     """``python -m holdfast serve ARGS`` with this interpreter."""
     return [PYTHON, "-m", "holdfast", "serve", *args]

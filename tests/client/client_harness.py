@@ -5,8 +5,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from serverproc import PYTHON, REPO, free_port, serve_command
+import serverproc
 from serverproc import ServerProcess as _ServerProcess
+from serverproc import free_port, serve_command
 
 __all__ = ["free_port"]  # re-exported for the tests here
 
@@ -28,15 +29,4 @@ class ServerProcess(_ServerProcess):
 
 def run_ctl(target: str, *args: str, tenant: str | None = None) -> subprocess.CompletedProcess[str]:
     """``python -m holdfast ctl --target T [--tenant X] ARGS`` as a person would run it."""
-    command = [PYTHON, "-m", "holdfast", "ctl", "--target", target]
-    if tenant is not None:
-        command += ["--tenant", tenant]
-    return subprocess.run(
-        [*command, *args],
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return serverproc.run_ctl(target, *args, tenant=tenant)

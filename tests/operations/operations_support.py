@@ -7,7 +7,8 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from serverproc import PYTHON, REPO, SERVICE, ServerProcess, free_port, serve_command
+import serverproc
+from serverproc import SERVICE, ServerProcess, free_port, serve_command
 
 
 def unique(prefix: str) -> str:
@@ -45,15 +46,4 @@ def run_ctl(
     target: str, *args: str, actor: str | None = "ops-alice"
 ) -> subprocess.CompletedProcess[str]:
     """``python -m holdfast ctl --target T [--actor A] ARGS``."""
-    command = [PYTHON, "-m", "holdfast", "ctl", "--target", target]
-    if actor is not None:
-        command += ["--actor", actor]
-    return subprocess.run(
-        [*command, *args],
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return serverproc.run_ctl(target, *args, actor=actor)

@@ -7,8 +7,9 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import serverproc
 from holdfast.client import OperationsClient
-from serverproc import PYTHON, REPO, SERVICE, ServerProcess, serve_command
+from serverproc import SERVICE, ServerProcess, serve_command
 
 
 def unique(prefix: str) -> str:
@@ -51,15 +52,4 @@ def run_ctl(
     target: str, *args: str, actor: str | None = "ops-ana"
 ) -> subprocess.CompletedProcess[str]:
     """``python -m holdfast ctl --target T [--actor A] ARGS``."""
-    command = [PYTHON, "-m", "holdfast", "ctl", "--target", target]
-    if actor is not None:
-        command += ["--actor", actor]
-    return subprocess.run(
-        [*command, *args],
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return serverproc.run_ctl(target, *args, actor=actor)
