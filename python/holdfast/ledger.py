@@ -520,7 +520,8 @@ class Ledger:
             self.metrics.expired(expired)
 
     def _feed_shadow(self) -> None:
-        if self.shadow_listener is None:
+        # No shadow (almost always): nothing to take, and no crossing to ask.
+        if self.shadow_listener is None or self._shadow is None:
             return
         engine = self._live
         compared = engine.shadow_decisions()
