@@ -220,3 +220,34 @@ def _until_closed(client: OperationsClient, sku: str) -> int:
 
     until(closed)
     return held
+
+
+def test_the_active_rule_set_decides_what_an_unavailable_check_means(
+    start_server: Callable[..., Server], fake: FakeFeasibility
+) -> None:
+    """The setting is only the built-in rule set's policy: a deployed rule set
+    saying accept_unverified turns a refusal into a marked acceptance, and a
+    rollback brings the refusal back."""
+    server = checked_server(start_server, fake, "refuse")
+    with server.client(actor="ops-ana") as client:
+        sku = stocked(client)
+        fake.control(fail=True)
+        with pytest.raises(Unavailable) as refused:
+            client.reserve([(sku, "L1", 1)], channel="web")
+        assert refused.value.reason == "DEPENDENCY_UNAVAILABLE"
+
+        text = (
+            'version = "lenient"\nauthor = "ana"\n'
+            '[feasibility]\nwhen_unavailable = "accept_unverified"\n'
+        )
+        client.deploy_rule_set(text, comment="sell while the checker is down")
+        client.activate_rule_set("lenient", reason="checker outage")
+        answer = client.reserve([(sku, "L1", 1)], channel="web")
+        assert answer.decision.rule_version == "lenient"
+        assert list(answer.decision.unverified) == ["feasibility"]
+
+        client.rollback_rule_set(reason="checker back")
+        with pytest.raises(Unavailable) as refused_again:
+            client.reserve([(sku, "L1", 1)], channel="web")
+        assert refused_again.value.reason == "DEPENDENCY_UNAVAILABLE"
+        assert available(client, sku) == 999
