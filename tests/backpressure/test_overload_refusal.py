@@ -30,6 +30,7 @@ from bp_support import (
 )
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from holdfast.v1 import inventory_pb2 as pb
+from holdfast.v1 import operations_pb2, operations_pb2_grpc
 from polling import until
 
 SERVICE = "holdfast.v1.InventoryService"
@@ -86,6 +87,12 @@ def test_calls_past_max_in_flight_are_refused_before_the_servicer_runs(tmp_path:
                 health = health_pb2_grpc.HealthStub(channel)
                 answer = health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=10)
                 assert answer.status == health_pb2.HealthCheckResponse.SERVING
+                # Nor is an operator: forcing a breaker is how load is shed by hand.
+                operations = operations_pb2_grpc.OperationsServiceStub(channel)
+                listed = operations.ListCircuitBreakers(
+                    operations_pb2.ListCircuitBreakersRequest(), timeout=10
+                )
+                assert {b.name for b in listed.breakers} >= {"journal", "events"}
             assert holding.result().reservation.reservation_id
 
             # Refused before anything was decided: the key decides anew now.
