@@ -377,8 +377,11 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
     ) -> AsyncIterator[pb.Event]:
         journal = await self._journal(context)
         next_seq = max(request.from_sequence, 1)
+        # Read what is committed before asking for the oldest event: an event
+        # committed between the two would otherwise look already deleted.
+        committed_before = self._ledger.committed_seq
         oldest = await journal.oldest_seq()
-        first_retained = self._ledger.committed_seq + 1 if oldest is None else oldest
+        first_retained = committed_before + 1 if oldest is None else oldest
         if next_seq < first_retained:
             await errors.abort(context, _not_retained(next_seq, first_retained))
         while True:
