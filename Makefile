@@ -8,7 +8,7 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.deps-installed
 # Keep in step with pyproject.toml's dependencies and dev extra.
 RUNTIME_DEPS := "grpcio>=1.66" "grpcio-status>=1.66" "grpcio-health-checking>=1.66" \
-	"grpcio-reflection>=1.66" "protobuf>=5.28" "prometheus-client>=0.20"
+	"grpcio-reflection>=1.66" "protobuf>=5.28" "prometheus-client>=0.20" "redis>=5"
 DEV_DEPS := "maturin>=1.7,<2" "pytest>=8" "pytest-asyncio>=0.24" "hypothesis>=6.100" \
 	"pytest-benchmark>=4" "ruff>=0.5" "mypy>=1.10" "grpcio-tools>=1.66" \
 	"mypy-protobuf>=3.6" "types-protobuf"
@@ -18,7 +18,7 @@ PROTO_STAMP := python/holdfast/v1/inventory_pb2.py
 RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml pyproject.toml
 EXT_STAMP := $(VENV)/.ext-built
 
-.PHONY: run test test-rust test-python lint fmt bench clean setup build promtool
+.PHONY: run test test-rust test-python lint fmt bench clean setup build promtool redis
 
 run: build
 	$(PY) -m holdfast serve $(ARGS)
@@ -28,7 +28,7 @@ test: build test-rust test-python
 test-rust:
 	cargo test --workspace --exclude holdfast-python --features holdfast-core/check-invariants
 
-test-python: build promtool
+test-python: build promtool redis
 	$(PY) -m pytest
 
 setup: $(STAMP)
@@ -40,6 +40,14 @@ promtool:
 		echo "installing promtool (Debian package prometheus)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 			apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+# The Redis backend's tests (tests/redis, tests/contract) start a real
+# redis-server, from Debian's redis-server package; installed here when missing.
+redis:
+	@command -v redis-server >/dev/null || { \
+		echo "installing redis-server (Debian package redis-server)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
