@@ -188,6 +188,24 @@ class AuditDifference(TypedDict):
     from_lines: int
 
 @final
+class Plan(TypedDict):
+    """What a shared store checks before committing a proposed event, and
+    what committing it changes. Objects are named ``p:SKU\x1fLOCATION``,
+    ``r:ID``, ``c:LOCATION`` and ``rules``."""
+
+    unchanged: list[str]
+    headroom: list[tuple[str, int, int]]  # (position, floor, safety stock)
+    # (position, on hand, reserved, allocated, picked deltas, safety stock set)
+    positions: list[tuple[str, int, int, int, int, int | None]]
+    touched: list[str]
+    reservation: tuple[str, str, str] | None  # (id, tenant, state after)
+    expiry: tuple[str, int | None] | None  # (id, due at, or None: no longer held)
+    rule_version: str
+    rule_version_set: str | None
+    kind: str
+
+Proposal = tuple[bytes, Plan]
+
 class Engine:
     """The commitment engine. Every mutating call takes the caller's tenant,
     idempotency key, actor and ``now`` (unix milliseconds): the core reads no clock."""
@@ -329,6 +347,11 @@ class Engine:
     def execute_batch(self, requests: list[BatchItem]) -> list[Outcome]: ...
     def would_decide(self, item: BatchItem) -> bool:
         """False when the item's limits refuse it or its idempotency key is live."""
+    def propose(self, item: BatchItem, mint: int) -> tuple[Outcome, Proposal | None]: ...
+    def propose_expiry(self, reservation_id: str, now: int) -> Proposal | None: ...
+    def propose_rule_version(self, version: str, actor: str, now: int) -> Proposal: ...
+    def apply_committed(self, events: list[tuple[int, bytes]]) -> None: ...
+    def due_holds(self, now: int, limit: int) -> list[str]: ...
     def expire_due(self, now: int) -> list[str]: ...
     def take_expired_count(self) -> int: ...
     def purge_idempotency(self, now: int) -> int: ...

@@ -10,6 +10,7 @@ use holdfast_core::{limits, Command, Config, Engine as CoreEngine, Event, Reques
 use crate::convert;
 use crate::outcome::Outcome;
 use crate::rules::RuleSet;
+use crate::shared;
 use crate::InvariantViolation;
 
 #[pyclass(module = "holdfast._core")]
@@ -360,6 +361,82 @@ impl Engine {
     fn would_decide(&self, item: &Bound<'_, PyAny>) -> PyResult<bool> {
         let request = convert::batch_request(item)?;
         Ok(self.inner.would_decide(&request))
+    }
+
+    /// Decide this batch item against this engine's state without applying
+    /// it, for a shared store: `(outcome, None)` when there is nothing to
+    /// commit (a replay, a refusal that is not a decision), else
+    /// `(outcome, (event, plan))`. A new reservation's id uses `mint`.
+    #[allow(clippy::type_complexity)]
+    fn propose<'py>(
+        &mut self,
+        py: Python<'py>,
+        item: &Bound<'py, PyAny>,
+        mint: u64,
+    ) -> PyResult<(Outcome, Option<(Bound<'py, PyBytes>, Bound<'py, PyDict>)>)> {
+        let request = convert::batch_request(item)?;
+        let (outcome, proposal) = self.inner.propose(&request, mint);
+        let proposal = match proposal {
+            Some((event, plan)) => Some(shared::proposal(py, &event, &plan)?),
+            None => None,
+        };
+        Ok((outcome.into(), proposal))
+    }
+
+    /// The expiry of a hold due at `now`, as `(event, plan)`; None when the
+    /// reservation is unknown, no longer holding or renewed past `now`.
+    #[allow(clippy::type_complexity)]
+    fn propose_expiry<'py>(
+        &self,
+        py: Python<'py>,
+        reservation_id: &str,
+        now: i64,
+    ) -> PyResult<Option<(Bound<'py, PyBytes>, Bound<'py, PyDict>)>> {
+        let Some(id) = holdfast_core::ids::parse(reservation_id) else {
+            return Ok(None);
+        };
+        match self.inner.propose_expiry(&id, now) {
+            Some((event, plan)) => Ok(Some(shared::proposal(py, &event, &plan)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The switch to rule-set `version`, as `(event, plan)`.
+    fn propose_rule_version<'py>(
+        &self,
+        py: Python<'py>,
+        version: &str,
+        actor: &str,
+        now: i64,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyDict>)> {
+        limits::name("rule_version", version)
+            .and_then(|()| limits::name("actor", actor))
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let (event, plan) = self.inner.propose_rule_version(version, actor, now);
+        shared::proposal(py, &event, &plan)
+    }
+
+    /// Apply events committed to the shared store, `(seq, encoded event)` in
+    /// the store's order; the store's seq replaces the proposed one.
+    fn apply_committed(&mut self, events: Vec<(u64, Vec<u8>)>) -> PyResult<()> {
+        for (seq, bytes) in events {
+            let event = Event::decode(&bytes).map_err(|e| {
+                PyValueError::new_err(format!("committed event {seq} is not readable: {e}"))
+            })?;
+            self.inner
+                .apply_committed(seq, event)
+                .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Up to `limit` holds due at `now` not yet ended by a committed expiry.
+    fn due_holds(&mut self, now: i64, limit: usize) -> Vec<String> {
+        self.inner
+            .due_holds(now, limit)
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect()
     }
 
     /// Expire every hold due at `now`; returns the expired reservation ids.

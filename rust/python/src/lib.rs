@@ -9,6 +9,7 @@ mod convert;
 mod engine;
 mod outcome;
 mod rules;
+mod shared;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;

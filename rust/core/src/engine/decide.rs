@@ -289,7 +289,7 @@ impl Engine {
         ))
     }
 
-    fn location_name(&self, position: PositionIndex) -> &Arc<str> {
+    pub(super) fn location_name(&self, position: PositionIndex) -> &Arc<str> {
         self.symbols
             .name(self.positions[position as usize].location)
     }

@@ -4,12 +4,9 @@
 
 use std::cmp::Reverse;
 
-use crate::event::{Change, Event};
 use crate::ids::ReservationId;
-use crate::reason::ReasonCode;
-use crate::state::{Action, LineState};
 
-use super::{Engine, SYSTEM_ACTOR};
+use super::Engine;
 
 impl Engine {
     /// Expire every hold due at `now` (expires_at <= now); returns their ids.
@@ -31,32 +28,7 @@ impl Engine {
             if reservation.expires_at != due || !reservation.is_holding() {
                 continue; // renewed since, or no longer a hold
             }
-            let moves = reservation
-                .lines
-                .iter()
-                .enumerate()
-                .filter(|(_, line)| line.state == LineState::Reserved)
-                .map(|(i, line)| self.line_move(i, line, line.quantity, LineState::Expired))
-                .collect();
-            let event = Event {
-                seq: self.next_seq,
-                // The hold ended at its due time, whenever the sweep noticed.
-                at: due,
-                tenant: self.symbols.name(reservation.tenant).clone(),
-                actor: self.symbols.share(SYSTEM_ACTOR),
-                idempotency_key: None,
-                fingerprint: 0,
-                rule_version: self.symbols.name(self.rule_version).clone(),
-                reason: ReasonCode::HOLD_EXPIRED,
-                change: Change::LinesMoved {
-                    reservation_id: reservation.id,
-                    action: Action::Expire,
-                    moves,
-                    restock: false,
-                    note: String::new(),
-                    as_of: None,
-                },
-            };
+            let event = self.expiry_event(reservation);
             expired.push(reservation.id);
             self.expired_untaken += 1;
             self.commit(event, Some(slot));

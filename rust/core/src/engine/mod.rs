@@ -19,6 +19,7 @@ mod decide;
 mod expiry;
 mod invariants;
 mod placement;
+mod propose;
 mod rule_sets;
 mod snapshot;
 mod validate;
@@ -48,6 +49,7 @@ use crate::state::Owner;
 use crate::symbols::{Sym, Symbols};
 
 pub use audit::AuditDifference;
+pub use propose::{Headroom, Object, Plan, PositionDelta};
 pub use rule_sets::{Divergence, DIVERGENCE_KINDS};
 pub use snapshot::SnapshotError;
 pub use view::{HistoryView, LineView, PositionView, ReservationView};
