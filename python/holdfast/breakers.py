@@ -41,6 +41,7 @@ log = logging.getLogger("holdfast.breakers")
 JOURNAL = "journal"
 EVENTS = "events"
 FEASIBILITY = "feasibility"
+REDIS = "redis"
 
 # The settings a breaker takes (the core's names), for configuration.
 SETTING_NAMES = (
@@ -59,6 +60,17 @@ SETTING_NAMES = (
 # written must stop commitments within seconds and come back as quickly.
 DEFAULTS: Mapping[str, Mapping[str, int]] = {
     JOURNAL: {
+        "failure_rate_threshold": 50,
+        "slow_call_rate_threshold": 80,
+        "slow_call_duration_ms": 1_000,
+        "sliding_window_size": 100,
+        "minimum_number_of_calls": 20,
+        "wait_in_open_ms": 5_000,
+        "permitted_calls_in_half_open": 5,
+        "retry_hint_ms": 1_000,
+    },
+    # The shared state: as the journal is for one process.
+    REDIS: {
         "failure_rate_threshold": 50,
         "slow_call_rate_threshold": 80,
         "slow_call_duration_ms": 1_000,

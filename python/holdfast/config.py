@@ -54,6 +54,11 @@ class Settings:
     database: str = "holdfast.db"
     in_memory: bool = False
     synchronous: str = "FULL"
+    # The shared state on Redis instead of the file: replicas with the same
+    # URL and prefix serve one state (see docs/redis.md). The prefix is a
+    # Redis Cluster hash tag: every key of a deployment lives in one slot.
+    redis_url: str = ""
+    redis_prefix: str = "holdfast"
     # Calls whose events await commit; past it new commitments are refused
     # (OVERLOADED) before the engine decides them.
     commit_queue_limit: int = 10_000
@@ -140,6 +145,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "database": str,
     "in_memory": lambda v: v if isinstance(v, bool) else _boolean(str(v)),
     "synchronous": lambda v: str(v).upper(),
+    "redis_url": str,
+    "redis_prefix": str,
     "commit_queue_limit": int,
     "snapshot_interval_seconds": float,
     "snapshot_every_events": int,
@@ -188,6 +195,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--in-memory", action="store_true", default=s, help="keep no state across restarts"
     )
     parser.add_argument("--synchronous", metavar="FULL|NORMAL", default=s)
+    parser.add_argument(
+        "--redis-url", metavar="URL", default=s, help="share state on Redis (redis://HOST:PORT/DB)"
+    )
+    parser.add_argument("--redis-prefix", metavar="NAME", default=s, help="default holdfast")
     parser.add_argument("--commit-queue-limit", metavar="N", type=int, default=s)
     parser.add_argument("--snapshot-interval-seconds", metavar="SECONDS", type=float, default=s)
     parser.add_argument("--snapshot-every-events", metavar="N", type=int, default=s)
@@ -325,6 +336,16 @@ def validate(settings: Settings) -> None:
 def _validate_store(settings: Settings) -> None:
     if not settings.in_memory and not settings.database:
         raise ConfigError("database must name a file (or pass --in-memory)")
+    if settings.redis_url:
+        if settings.in_memory:
+            raise ConfigError("redis_url and in_memory exclude each other: choose one store")
+        if not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError("redis_url must be a redis://, rediss:// or unix:// URL")
+        prefix = settings.redis_prefix
+        if not prefix or len(prefix) > 64 or any(c in prefix for c in "{}: \t\n"):
+            raise ConfigError(
+                "redis_prefix must be 1 to 64 characters without braces, colons or spaces"
+            )
     if settings.synchronous not in {"FULL", "NORMAL"}:
         raise ConfigError("synchronous must be FULL or NORMAL")
     if settings.commit_queue_limit < 1:

@@ -41,6 +41,7 @@ from holdfast.interceptors import Call, current_call
 from holdfast.logs import fields
 from holdfast.metrics import Census, JournalState
 from holdfast.store import sqlite
+from holdfast.store.events import EventJournal, JournalReader
 from holdfast.store.group_commit import GroupCommit, JournalWriteError
 
 if TYPE_CHECKING:  # names of the stub only
@@ -194,6 +195,26 @@ class Ledger:
             self._give_back(current_call())  # nothing reached the journal
             raise
         return outcome
+
+    async def decide_async(self, item: BatchItem) -> Outcome:
+        """:meth:`decide` for callers that serve every backend: here it never
+        waits, so the answer is still built from the state the decision left."""
+        return self.decide(item)
+
+    async def decide_batch_async(self, items: Sequence[BatchItem]) -> list[Outcome]:
+        return self.decide_batch(items)
+
+    async def fresh(self) -> None:
+        """Before a read: this process's engine is the state (a shared store's
+        ledger catches up here)."""
+
+    async def sweep_due(self, now: int) -> list[str]:
+        """The expiry sweeper's step (see :meth:`expire_due`)."""
+        return self.expire_due(now)
+
+    def journal_reader(self) -> EventJournal:
+        """The audit trail and feed's reader of the journal."""
+        return JournalReader(self.reader)
 
     def decide_batch(self, items: Sequence[BatchItem]) -> list[Outcome]:
         """Many requests in order, in one crossing into the core."""

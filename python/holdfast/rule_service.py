@@ -79,7 +79,7 @@ async def open_rules(settings: Settings, ledger: Ledger) -> RuleStore | int:
     """The rule store, with the version the journal says is active installed
     in the engine; or the exit code (1) when start-up cannot go on."""
     try:
-        if ledger.durable:
+        if ledger.durable and not settings.redis_url:
             store = await RuleStore.open(
                 settings.database, settings.synchronous, settings.journal_timeout_seconds
             )

@@ -24,10 +24,12 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
+from redis.exceptions import RedisError
 
 from holdfast import InvariantViolation, audit, clock
-from holdfast.breakers import JOURNAL, Breakers, Change, parse_overrides
+from holdfast.breakers import EVENTS, FEASIBILITY, JOURNAL, REDIS, Breakers, Change, parse_overrides
 from holdfast.config import Settings, split_listen
+from holdfast.errors import Refusal
 from holdfast.feasibility import FeasibilityCheck
 from holdfast.interceptors import Activity, CallInterceptor
 from holdfast.ledger import Ledger
@@ -36,6 +38,7 @@ from holdfast.metrics import Endpoint, Metrics
 from holdfast.operations import OperationsServicer
 from holdfast.outbox import configured as configured_outbox
 from holdfast.outbox import deliver
+from holdfast.redis_ledger import RedisLedger
 from holdfast.rule_control import RuleControl
 from holdfast.rule_service import RuleService, open_rules
 from holdfast.servicer import InventoryServicer
@@ -99,7 +102,9 @@ async def sweep_expired(ledger: Ledger, interval_s: float) -> None:
     while True:
         await asyncio.sleep(interval_s)
         try:
-            expired = ledger.expire_due(clock.now_ms())
+            expired = await ledger.sweep_due(clock.now_ms())
+        except Refusal:
+            continue  # the store is unavailable: the next sweep tries again
         except Exception:
             # A sweep that fails leaves the holds for the next one (and for the
             # next request, which expires what is due first): keep serving.
@@ -193,12 +198,17 @@ async def open_ledger(settings: Settings) -> Ledger | int:
     try:
         if settings.in_memory:
             return Ledger.in_memory(settings)
+        if settings.redis_url:
+            return await RedisLedger.open_redis(settings)
         return await Ledger.open(settings)
     except (sqlite3.Error, SchemaError, InvariantViolation, OSError) as e:
         log.error(
             f"cannot open the database {settings.database}: {e}",
             extra=fields(database=settings.database),
         )
+        return 1
+    except (RedisError, ConnectionError) as e:
+        log.error(f"cannot reach Redis at {settings.redis_url}: {e}")
         return 1
     except ValueError as e:  # settings the engine refuses (a node id past its bits)
         log.error(f"holdfast serve: {e}")
@@ -208,6 +218,13 @@ async def open_ledger(settings: Settings) -> Ledger | int:
 def describe_state(settings: Settings, ledger: Ledger) -> tuple[str, dict[str, object]]:
     if not ledger.durable:
         return "state is in memory (lost on exit)", {"state": "memory"}
+    if settings.redis_url:
+        return (
+            f"state is on Redis (prefix {settings.redis_prefix}); "
+            f"replayed {ledger.loaded['replayed_events']} events "
+            f"in {ledger.loaded['startup_s']} s",
+            {"state": "redis", **ledger.loaded},
+        )
     return (
         f"state is in {settings.database} (synchronous={settings.synchronous}); "
         f"replayed {ledger.loaded['replayed_events']} events "
@@ -249,7 +266,8 @@ async def start_metrics(
 async def serve(settings: Settings) -> int:
     try:
         # The settings' syntax was checked when loaded; the values, by the core here.
-        breakers = Breakers(overrides=parse_overrides(settings.breakers))
+        names = (JOURNAL, EVENTS, FEASIBILITY, *([REDIS] if settings.redis_url else []))
+        breakers = Breakers(names, overrides=parse_overrides(settings.breakers))
     except ValueError as e:
         log.error(f"holdfast serve: {e}")
         return 2

@@ -32,7 +32,7 @@ from holdfast.errors import Refusal
 from holdfast.interceptors import current_call
 from holdfast.ledger import Ledger
 from holdfast.logs import fields
-from holdfast.store.events import JournalReader, encode_page_token
+from holdfast.store.events import EventJournal, encode_page_token
 from holdfast.v1 import inventory_pb2 as pb
 from holdfast.v1 import inventory_pb2_grpc
 
@@ -120,6 +120,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
             await errors.abort(context, refusal)
         now = clock.now_ms()
         try:
+            await self._ledger.fresh()
             views = self._ledger.positions(skus, locations, now)
             # Shown only once everything decided before it is durable.
             await self._ledger.settle()
@@ -134,6 +135,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
     ) -> pb.Reservation:
         reservation_id = request.reservation_id
         try:
+            await self._ledger.fresh()
             view = self._ledger.reservation(current_call().tenant, reservation_id, clock.now_ms())
             await self._ledger.settle()
         except Refusal as refusal:
@@ -187,7 +189,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         # Decisions are each the operation's own; the reservation or position
         # shown beside one is as the whole batch left it.
         try:
-            outcomes = self._ledger.decide_batch(items)
+            outcomes = await self._ledger.decide_batch_async(items)
             for index, outcome in zip(decided, outcomes, strict=True):
                 self._fill_result(results[index], kinds[index], outcome)
                 if index in unverified and outcome.accepted and not outcome.replayed:
@@ -229,7 +231,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         try:
             item = build(request, call.tenant, call.actor, clock.now_ms())
             item, unverified = await self._checked(item)
-            outcome = self._ledger.decide(item)
+            outcome = await self._ledger.decide_async(item)
             call.rule_version = outcome.rule_version
             call.reservation_id = outcome.reservation_id or ""
             answer = None
@@ -421,11 +423,11 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         return asyncio.Event()
 
     @functools.cached_property
-    def _journal_reader(self) -> JournalReader:
+    def _journal_reader(self) -> EventJournal:
         # One per servicer: it keeps a read connection per worker thread.
-        return JournalReader(self._ledger.reader)
+        return self._ledger.journal_reader()
 
-    async def _journal(self, context: Context) -> JournalReader:
+    async def _journal(self, context: Context) -> EventJournal:
         """The journal's reader; in memory mode there is none, and the call says so."""
         if not self._ledger.durable:
             await errors.abort(context, NO_JOURNAL)

@@ -21,9 +21,11 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 __all__ = [
     "EventFilter",
+    "EventJournal",
     "JournalReader",
     "StoredEvent",
     "decode_page_token",
@@ -75,6 +77,17 @@ def decode_page_token(token: str) -> int:
 
 
 Connect = Callable[[], sqlite3.Connection]
+
+
+class EventJournal(Protocol):
+    """What the audit trail and the feed read, whichever store holds the events."""
+
+    async def page(
+        self, selected: EventFilter, after_seq: int, up_to_seq: int, limit: int
+    ) -> list[StoredEvent]: ...
+    async def events_from(self, from_seq: int, up_to_seq: int, limit: int) -> list[StoredEvent]: ...
+    async def oldest_seq(self) -> int | None: ...
+    async def has_reservation(self, tenant: str, reservation_id: str) -> bool: ...
 
 
 class JournalReader:

@@ -1,0 +1,349 @@
+"""The ledger on Redis: many replicas, one shared state.
+
+Each replica keeps an engine that is a copy of the shared state: the events
+committed to the Redis stream, applied in the stream's order (so every copy
+goes through the same states). A request is decided in three steps:
+
+1. the engine *proposes* (decides without applying, on its copy, which may
+   be a few commits behind) an event and its plan: what the decision relied
+   on and what committing it changes;
+2. the guarded commit (:mod:`holdfast.store.redis_commit`) checks those
+   guards against Redis and, if they hold, applies the changes and appends
+   the event, atomically;
+3. the engine catches up with the stream (its own event included) and the
+   answer is built from that state.
+
+A failed guard means the copy was behind on something that mattered: the
+engine catches up and decides again, at most ``MAX_ATTEMPTS`` times (then the
+call is refused as contended, retryable). So the core decides everything;
+Redis only checks and applies. Every Redis call goes through the ``redis``
+circuit breaker; a call that cannot reach Redis is refused
+DEPENDENCY_UNAVAILABLE, and nothing is acknowledged that Redis did not commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from redis.exceptions import RedisError
+
+from holdfast import Engine, Outcome, clock
+from holdfast.breakers import REDIS
+from holdfast.config import Settings
+from holdfast.errors import DEPENDENCY_UNAVAILABLE, OVERLOADED, Refusal
+from holdfast.ledger import Ledger, engine_options
+from holdfast.logs import fields
+from holdfast.store.events import EventFilter, StoredEvent
+from holdfast.store.redis_store import Committed, RedisStore
+
+if TYPE_CHECKING:
+    from holdfast import RuleSet
+    from holdfast._core import BatchItem, Plan
+
+log = logging.getLogger("holdfast.redis")
+
+T = TypeVar("T")
+
+# Decisions again after a failed guard, before the call is refused as contended.
+MAX_ATTEMPTS = 8
+# Due holds expired before a decision, at most (the sweeper takes the rest).
+EXPIRE_FIRST = 64
+# How long the stream follower waits for a new entry per read.
+FOLLOW_BLOCK_MS = 1_000
+
+
+class RedisLedger(Ledger):
+    def __init__(self, engine: Engine, settings: Settings, store: RedisStore) -> None:
+        super().__init__(engine, settings)
+        self.redis = store
+        self._applied = engine.next_seq - 1
+        self._applying = asyncio.Lock()
+        self._advanced = asyncio.Condition()
+        self._mint = 0
+        self._follower: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open_redis(cls, settings: Settings) -> RedisLedger:
+        """Connect, rebuild the copy from the stream, take an id block, follow."""
+        started = clock.monotonic_s()
+        store = RedisStore(
+            settings.redis_url,
+            settings.redis_prefix,
+            settings.idempotency_retention_seconds * 1000,
+            settings.journal_timeout_seconds,
+        )
+        try:
+            await store.ping()
+            ledger = cls(Engine(**engine_options(settings)), settings, store)
+            replayed = await ledger._catch_up_to(await store.head())
+            ledger._mint = await store.mint_block()
+        except BaseException:
+            await store.close()
+            raise
+        ledger._follower = asyncio.create_task(ledger._follow())
+        ledger.loaded = {
+            "redis_prefix": settings.redis_prefix,
+            "replayed_events": replayed,
+            "committed_seq": ledger._applied,
+            "startup_s": round(clock.monotonic_s() - started, 3),
+        }
+        return ledger
+
+    @property
+    def durable(self) -> bool:
+        return True
+
+    @property
+    def committed_seq(self) -> int:
+        return self._applied
+
+    async def wait_committed(self, after_seq: int) -> None:
+        async with self._advanced:
+            await self._advanced.wait_for(lambda: self._applied > after_seq)
+
+    def journal_reader(self) -> RedisJournal:
+        return RedisJournal(self.redis)
+
+    # Decisions ---------------------------------------------------------------------
+
+    def decide(self, item: BatchItem) -> Outcome:
+        raise RuntimeError("the Redis ledger decides asynchronously (decide_async)")
+
+    def decide_batch(self, items: Sequence[BatchItem]) -> list[Outcome]:
+        raise RuntimeError("the Redis ledger decides asynchronously (decide_batch_async)")
+
+    async def decide_async(self, item: BatchItem) -> Outcome:
+        now = item[4]
+        for _ in range(MAX_ATTEMPTS):
+            await self._expire_due(now)
+            outcome, proposal = self._live.propose(item, self._next_mint())
+            if proposal is None:
+                return self._decided(item, outcome)
+            body, plan = proposal
+            key = (item[1], item[2]) if item[2] else None
+            committed = await self._commit(body, plan, key)
+            await self._catch_up_to(committed.seq or committed.head)
+            if committed.ok:
+                return self._decided(item, outcome)
+            log.debug(
+                "guard failed; deciding again",
+                extra=fields(guard=committed.guard, key=committed.key, head=committed.head),
+            )
+        raise Refusal(
+            OVERLOADED,
+            f"the decision was overtaken {MAX_ATTEMPTS} times by other replicas' commits; retry",
+            {"resource": "redis_commit", "limit": MAX_ATTEMPTS},
+            0.05,
+        )
+
+    async def decide_batch_async(self, items: Sequence[BatchItem]) -> list[Outcome]:
+        # In order: a later item may be about what an earlier one made.
+        return [await self.decide_async(item) for item in items]
+
+    async def settle(self) -> int | None:
+        # Every decision was committed before it returned.
+        return clock.now_ms()
+
+    async def fresh(self) -> None:
+        """Catch up with everything committed so far (before a read)."""
+        await self._catch_up_to(await self._redis_call(self.redis.head))
+
+    def would_decide(self, item: BatchItem) -> bool:
+        return self._live.would_decide(item)
+
+    # Expiry ------------------------------------------------------------------------
+
+    async def sweep_due(self, now: int) -> list[str]:
+        """Expire the holds due at ``now``: those the expiry set names (which
+        any replica may be sweeping too: the guards let one commit each) and
+        those this copy knows of."""
+        due = await self._redis_call(lambda: self.redis.due_holds(now, 1_000))
+        await self._catch_up_to(await self._redis_call(self.redis.head))
+        due += self._live.due_holds(now, 1_000)
+        return await self._expire(list(dict.fromkeys(due)), now)
+
+    async def _expire_due(self, now: int) -> None:
+        due = self._live.due_holds(now, EXPIRE_FIRST)
+        if due:
+            await self._expire(due, now)
+
+    async def _expire(self, ids: list[str], now: int) -> list[str]:
+        expired = []
+        for reservation_id in ids:
+            proposal = self._live.propose_expiry(reservation_id, now)
+            if proposal is None:
+                continue  # renewed, ended or unknown here
+            committed = await self._commit(*proposal, None)
+            await self._catch_up_to(committed.seq or committed.head)
+            if committed.ok:
+                expired.append(reservation_id)
+        if expired and self.metrics is not None:
+            self.metrics.expired(len(expired))
+        return expired
+
+    def expire_due(self, now: int) -> list[str]:
+        return []  # expiry goes through sweep_due: a commit like any decision
+
+    def purge_idempotency(self, now: int) -> int:
+        # Redis drops each record after the retention by itself; the copies
+        # keep theirs (a replay still answers the same) until a restart.
+        return 0
+
+    def snapshot(self, now: int) -> bool:
+        return False  # the stream is the state; see docs/redis.md
+
+    # Rules ---------------------------------------------------------------------------
+
+    def activate_rules(self, rules: RuleSet, actor: str, now: int) -> None:
+        raise Refusal.invalid(
+            "version",
+            "rule sets cannot be activated on the Redis backend yet; "
+            "the builtin rules decide (see docs/redis.md)",
+        )
+
+    # Committing ------------------------------------------------------------------
+
+    def _next_mint(self) -> int:
+        self._mint += 1
+        return self._mint
+
+    async def _commit(self, body: bytes, plan: Plan, key: tuple[str, str] | None) -> Committed:
+        base = self._applied
+        return await self._redis_call(lambda: self.redis.commit(body, plan, base, key))
+
+    async def _redis_call(self, make_call: Callable[[], Awaitable[T]]) -> T:
+        """A Redis call through the ``redis`` breaker; unreachable → DEPENDENCY_UNAVAILABLE."""
+        breakers = self.breakers
+        if breakers is not None:
+            breakers.acquire(REDIS)  # raises Refusal while refused
+        started = clock.monotonic_s()
+        try:
+            result = await make_call()
+        except (RedisError, OSError) as e:
+            if breakers is not None:
+                breakers.failed(REDIS, clock.monotonic_s() - started)
+            raise self._unavailable(str(e)) from None
+        except BaseException:
+            if breakers is not None:
+                breakers.release(REDIS)
+            raise
+        if breakers is not None:
+            breakers.succeeded(REDIS, clock.monotonic_s() - started)
+        return result
+
+    def _unavailable(self, detail: str) -> Refusal:
+        facts: dict[str, Any] = {"dependency": REDIS, "detail": detail}
+        if self.breakers is not None:
+            facts.update(breaker=REDIS, state=self.breakers.state(REDIS))
+        return Refusal(
+            DEPENDENCY_UNAVAILABLE,
+            f"Redis cannot be reached ({detail}); nothing was committed, retry later",
+            facts,
+            self._settings.journal_probe_seconds,
+        )
+
+    def _decided(self, item: BatchItem, outcome: Outcome) -> Outcome:
+        if self.metrics is not None:
+            self.metrics.decided(item, outcome, self._held_units(item, outcome))
+        return outcome
+
+    # Following the stream ----------------------------------------------------------
+
+    async def _catch_up_to(self, seq: int) -> int:
+        """Apply committed events until this copy has ``seq``; how many applied."""
+        applied = 0
+        while self._applied < seq:
+            async with self._applying:
+                if self._applied >= seq:
+                    break
+                events = await self._redis_call(lambda: self.redis.read_after(self._applied))
+                if not events:
+                    raise self._unavailable(f"the stream ends before {seq}")
+                applied += await self._apply(events)
+        return applied
+
+    async def _apply(self, events: list[tuple[int, bytes]]) -> int:
+        """Apply the events this copy has not applied yet (the lock is held)."""
+        fresh = [(seq, body) for seq, body in events if seq > self._applied]
+        if not fresh:
+            return 0
+        self._live.apply_committed(fresh)
+        self._applied = fresh[-1][0]
+        async with self._advanced:
+            self._advanced.notify_all()
+        return len(fresh)
+
+    async def _follow(self) -> None:
+        """Keep the copy current while no request asks (reads, sweeps, feeds)."""
+        while True:
+            try:
+                events = await self.redis.read_after(self._applied, FOLLOW_BLOCK_MS)
+                if events:
+                    async with self._applying:
+                        await self._apply(events)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as e:
+                log.warning("cannot follow the Redis stream", extra=fields(detail=str(e)))
+                await asyncio.sleep(0.5)
+            except Exception:
+                log.exception("following the Redis stream failed")
+                await asyncio.sleep(0.5)
+
+    async def close(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            await asyncio.gather(self._follower, return_exceptions=True)
+        await self.redis.close()
+
+
+class RedisJournal:
+    """The feed and the audit trail read from the stream (WatchEvents,
+    ListEvents), with the interface of :class:`holdfast.store.events.JournalReader`."""
+
+    def __init__(self, store: RedisStore) -> None:
+        self._store = store
+
+    async def events_from(self, from_seq: int, up_to_seq: int, limit: int) -> list[StoredEvent]:
+        events = await self._store.events(from_seq, up_to_seq, limit)
+        return [StoredEvent(seq, 0, body) for seq, body in events]
+
+    async def oldest_seq(self) -> int | None:
+        return await self._store.oldest_seq()
+
+    async def has_reservation(self, tenant: str, reservation_id: str) -> bool:
+        return await self._store.reservation_tenant(reservation_id) == tenant
+
+    async def page(
+        self, selected: EventFilter, after_seq: int, up_to_seq: int, limit: int
+    ) -> list[StoredEvent]:
+        """ListEvents by scanning the stream (the filters are read from each event)."""
+        found: list[StoredEvent] = []
+        after = after_seq
+        while len(found) < limit and after < up_to_seq:
+            chunk = await self._store.events(after + 1, up_to_seq, 1_000)
+            if not chunk:
+                break
+            for seq, body in chunk:
+                if _matches(selected, Engine.event_summary(body)):
+                    found.append(StoredEvent(seq, 0, body))
+                    if len(found) == limit:
+                        break
+            after = chunk[-1][0]
+        return found
+
+
+def _matches(selected: EventFilter, summary: Any) -> bool:
+    if summary["tenant"] != selected.tenant:
+        return False
+    if selected.reservation_id is not None and summary["reservation_id"] != selected.reservation_id:
+        return False
+    if selected.sku is not None and selected.sku not in summary["skus"]:
+        return False
+    at = summary["at"]
+    if selected.since is not None and at < selected.since:
+        return False
+    return not (selected.until is not None and at >= selected.until)

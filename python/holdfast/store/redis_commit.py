@@ -1,0 +1,79 @@
+"""The guarded commit: one Lua script that Redis runs atomically.
+
+It holds no business rule. The engine that proposed the event says what its
+decision relied on and what committing it changes (the core's ``Plan``);
+the script only checks those guards against what Redis holds now and, if
+every one holds, applies the changes, records the idempotency key and
+appends the event to the stream, all in one step. A failed guard changes
+nothing and answers which one failed and how far the stream has got, so the
+caller catches up and decides again.
+
+KEYS: 1 the sequence counter, 2 the event stream, 3 the hold expiry sorted
+set, 4 the idempotency record (or a placeholder), 5.. the plan's objects.
+
+ARGV: 1 the plan as JSON (objects by their index in KEYS), 2 the stream
+sequence the decision was made at (its base), 3 the encoded event, 4 the
+idempotency retention in ms, 5 the event's kind, tenant and reservation id
+(tab-separated, for the stream entry's readers).
+
+The plan's JSON: ``u`` indexes of objects that must be unchanged since the
+base; ``k`` 1 if the idempotency record must not exist; ``h`` headroom
+guards ``[index, floor, safety_stock]``; ``p`` position deltas ``[index,
+on_hand, reserved, allocated, picked, safety_stock or -1]``; ``t`` indexes
+of the objects the event changes; ``r`` ``[index, tenant, state]`` of the
+reservation; ``e`` ``[reservation id, due ms or -1]`` for the expiry set;
+``v`` the rule-set version the event activates ("" for none).
+
+Every object is a hash; ``changed_at`` is the sequence of the last event that
+changed it. Positions also hold their buckets, so that the headroom guard
+compares what is committed now, whoever committed it.
+"""
+
+from __future__ import annotations
+
+COMMIT = r"""
+local plan = cjson.decode(ARGV[1])
+local base = tonumber(ARGV[2])
+local function head() return tonumber(redis.call('GET', KEYS[1]) or '0') end
+
+for _, i in ipairs(plan.u) do
+  local at = tonumber(redis.call('HGET', KEYS[i], 'changed_at') or '0')
+  if at > base then return {0, 'changed', KEYS[i], head()} end
+end
+if plan.k == 1 and redis.call('EXISTS', KEYS[4]) == 1 then
+  return {0, 'idempotency_key', KEYS[4], head()}
+end
+
+local function field(key, name) return tonumber(redis.call('HGET', key, name) or '0') end
+local deltas = {}
+for _, d in ipairs(plan.p) do deltas[d[1]] = d end
+for _, h in ipairs(plan.h) do
+  local key = KEYS[h[1]]
+  if field(key, 'safety_stock') ~= h[3] then return {0, 'safety_stock', key, head()} end
+  local d = deltas[h[1]] or {h[1], 0, 0, 0, 0, -1}
+  local free = field(key, 'on_hand') + d[2]
+    - (field(key, 'reserved') + d[3])
+    - (field(key, 'allocated') + d[4])
+    - (field(key, 'picked') + d[5])
+  if free < h[2] then return {0, 'headroom', key, head()} end
+end
+
+local seq = redis.call('INCR', KEYS[1])
+local names = {'on_hand', 'reserved', 'allocated', 'picked'}
+for _, d in ipairs(plan.p) do
+  for n = 1, 4 do
+    if d[n + 1] ~= 0 then redis.call('HINCRBY', KEYS[d[1]], names[n], d[n + 1]) end
+  end
+  if d[6] >= 0 then redis.call('HSET', KEYS[d[1]], 'safety_stock', d[6]) end
+end
+for _, i in ipairs(plan.t) do redis.call('HSET', KEYS[i], 'changed_at', seq) end
+if plan.r then redis.call('HSET', KEYS[plan.r[1]], 'tenant', plan.r[2], 'state', plan.r[3]) end
+if plan.e then
+  if plan.e[2] >= 0 then redis.call('ZADD', KEYS[3], plan.e[2], plan.e[1])
+  else redis.call('ZREM', KEYS[3], plan.e[1]) end
+end
+if plan.k == 1 then redis.call('SET', KEYS[4], seq, 'PX', ARGV[4]) end
+if plan.v ~= '' then redis.call('SET', KEYS[1] .. ':rule_version', plan.v) end
+redis.call('XADD', KEYS[2], '0-' .. seq, 'body', ARGV[3], 'about', ARGV[5])
+return {1, seq}
+"""

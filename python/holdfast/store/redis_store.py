@@ -1,0 +1,184 @@
+"""The Redis backend's I/O: the guarded commit, the event stream, the mint.
+
+Every key of one deployment starts with ``{PREFIX}:``; the braces are a
+Redis Cluster hash tag, so all of them live in one slot and the commit
+script may touch any of them atomically (see docs/redis.md).
+
+- ``{P}:seq``: the last committed sequence; ``{P}:seq:rule_version`` the
+  active rule-set version;
+- ``{P}:events``: the stream, one entry per committed event, id ``0-SEQ``;
+- ``{P}:p:SKU\\x1fLOCATION``, ``{P}:r:ID``, ``{P}:c:LOCATION``, ``{P}:rules``:
+  hashes with ``changed_at`` (and a position's buckets, a reservation's
+  tenant and state);
+- ``{P}:holds``: the hold expiry sorted set (score: due time in ms);
+- ``{P}:k:TENANT\\x1fKEY``: idempotency records (value: the sequence that
+  decided them; expire after the retention);
+- ``{P}:mint``: id blocks handed to processes at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from holdfast.store.redis_commit import COMMIT
+
+if TYPE_CHECKING:
+    from holdfast._core import Plan
+
+# Reservation ids use a 48-bit counter; each process start takes a block.
+MINT_BLOCK = 1 << 24
+# Stream entries read per round trip while catching up.
+READ_CHUNK = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """The commit's answer: the event's sequence, or which guard failed and
+    the stream's head then (the caller catches up to it and decides again)."""
+
+    seq: int
+    guard: str = ""
+    key: str = ""
+    head: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.guard
+
+
+class RedisStore:
+    def __init__(self, url: str, prefix: str, retention_ms: int, timeout_s: float) -> None:
+        self.prefix = prefix
+        self._retention_ms = max(1, retention_ms)
+        self._client = aioredis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+        )
+        # Blocking stream reads wait longer than any command may.
+        self._reader = aioredis.Redis.from_url(
+            url, socket_timeout=timeout_s + 5.0, socket_connect_timeout=timeout_s
+        )
+        self._commit = self._client.register_script(COMMIT)
+        self._tag = "{" + prefix + "}"
+
+    def key(self, name: str) -> str:
+        return f"{self._tag}:{name}"
+
+    @property
+    def stream(self) -> str:
+        return self.key("events")
+
+    async def close(self) -> None:
+        await self._client.aclose()
+        await self._reader.aclose()
+
+    async def ping(self) -> None:
+        await self._client.ping()
+
+    async def mint_block(self) -> int:
+        """The first counter of a block of ids no other process will mint."""
+        end = int(await self._client.incrby(self.key("mint"), MINT_BLOCK))
+        return end - MINT_BLOCK + 1
+
+    async def head(self) -> int:
+        return int(await self._client.get(self.key("seq")) or 0)
+
+    async def commit(
+        self, body: bytes, plan: Plan, base: int, idempotency: tuple[str, str] | None
+    ) -> Committed:
+        """Run the guarded commit of one proposed event made at stream ``base``."""
+        keys = [self.key("seq"), self.stream, self.key("holds")]
+        keys.append(self.key(f"k:{idempotency[0]}\x1f{idempotency[1]}") if idempotency else keys[0])
+        index: dict[str, int] = {}
+
+        def at(name: str) -> int:
+            if name not in index:
+                keys.append(self.key(name))
+                index[name] = len(keys)  # Lua counts from 1
+            return index[name]
+
+        reservation = plan["reservation"]
+        expiry = plan["expiry"]
+        encoded = {
+            "u": [at(name) for name in plan["unchanged"]],
+            "k": 1 if idempotency else 0,
+            "h": [[at(name), floor, safety] for name, floor, safety in plan["headroom"]],
+            "p": [
+                [at(name), on_hand, reserved, allocated, picked, -1 if safety is None else safety]
+                for name, on_hand, reserved, allocated, picked, safety in plan["positions"]
+            ],
+            "t": [at(name) for name in plan["touched"]],
+            "r": None
+            if reservation is None
+            else [at(f"r:{reservation[0]}"), reservation[1], reservation[2]],
+            "e": None if expiry is None else [expiry[0], -1 if expiry[1] is None else expiry[1]],
+            "v": plan["rule_version_set"] or "",
+        }
+        if encoded["r"] is None:
+            del encoded["r"]
+        if encoded["e"] is None:
+            del encoded["e"]
+        about = "\t".join((plan["kind"], "", reservation[0] if reservation else ""))
+        args: list[str | bytes | int] = [
+            json.dumps(encoded, separators=(",", ":")),
+            base,
+            body,
+            self._retention_ms,
+            about,
+        ]
+        answer: Any = await self._commit(keys=keys, args=args)
+        if int(answer[0]) == 1:
+            return Committed(int(answer[1]))
+        return Committed(0, _text(answer[1]), _text(answer[2]), int(answer[3]))
+
+    async def read_after(self, seq: int, block_ms: int | None = None) -> list[tuple[int, bytes]]:
+        """Committed events after ``seq``, oldest first (waiting up to
+        ``block_ms`` for one when there is none yet)."""
+        if block_ms is None:
+            entries: Any = await self._client.xrange(
+                self.stream, min=f"0-{seq + 1}", max="+", count=READ_CHUNK
+            )
+            return [_entry(entry) for entry in entries]
+        answer: Any = await self._reader.xread(
+            {self.stream: f"0-{seq}"}, count=READ_CHUNK, block=block_ms
+        )
+        return [_entry(entry) for _, entries in answer for entry in entries]
+
+    async def events(self, from_seq: int, up_to_seq: int, limit: int) -> list[tuple[int, bytes]]:
+        entries: Any = await self._client.xrange(
+            self.stream, min=f"0-{max(from_seq, 1)}", max=f"0-{up_to_seq}", count=limit
+        )
+        return [_entry(entry) for entry in entries]
+
+    async def oldest_seq(self) -> int | None:
+        entries: Any = await self._client.xrange(self.stream, min="-", max="+", count=1)
+        return _entry(entries[0])[0] if entries else None
+
+    async def reservation_tenant(self, reservation_id: str) -> str | None:
+        tenant = await self._client.hget(self.key(f"r:{reservation_id}"), "tenant")
+        return None if tenant is None else _text(tenant)
+
+    async def due_holds(self, now: int, limit: int) -> list[str]:
+        """Holds the expiry set says are due at ``now``, soonest first."""
+        due: Sequence[Any] = await self._client.zrangebyscore(
+            self.key("holds"), "-inf", now, start=0, num=limit
+        )
+        return [_text(item) for item in due]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _entry(entry: Any) -> tuple[int, bytes]:
+    entry_id, fields = entry
+    seq = int(_text(entry_id).partition("-")[2])
+    return seq, bytes(fields[b"body"])
+
+
+__all__ = ["Committed", "RedisStore", "ResponseError"]
