@@ -254,6 +254,14 @@ class RedisLedger(Ledger):
 
     async def _catch_up_to(self, seq: int) -> int:
         """Apply committed events until this copy has ``seq``; how many applied."""
+        if seq < self._applied:
+            # Redis forgot commits this copy applied (restarted without its
+            # append-only file): nothing decided on it can be trusted.
+            log.error(
+                "Redis lost committed events",
+                extra=fields(redis_seq=seq, applied_seq=self._applied),
+            )
+            raise self._unavailable(f"Redis is at seq {seq}, behind {self._applied} applied here")
         applied = 0
         while self._applied < seq:
             async with self._applying:

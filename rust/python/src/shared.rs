@@ -2,7 +2,8 @@
 //!
 //! Objects are named as the store keys them: `p:SKU\x1fLOCATION` for a
 //! position, `r:ID` for a reservation, `c:LOCATION` for a location's pick
-//! capacity and `rules` for the active rule-set version.
+//! capacity, `s:SKU` for the set of a SKU's positions and `rules` for the
+//! active rule-set version.
 
 use holdfast_core::engine::{Object, Plan};
 use holdfast_core::event::Event;
@@ -14,6 +15,7 @@ pub fn object_name(object: &Object) -> String {
         Object::Position { sku, location } => format!("p:{sku}\u{1f}{location}"),
         Object::Reservation(id) => format!("r:{id}"),
         Object::Capacity { location } => format!("c:{location}"),
+        Object::Sku { sku } => format!("s:{sku}"),
         Object::Rules => "rules".to_owned(),
     }
 }

@@ -7,7 +7,8 @@
 //! the decision relied on (guards) and what committing it changes (effects),
 //! in terms a store can check and apply without knowing any rule ("this
 //! object is unchanged since seq N", "after these deltas, this position
-//! keeps at least F units free", "this key is not taken"). The store commits
+//! keeps at least F units free"); the store itself also checks that the
+//! event's idempotency key is not taken by another commit. The store commits
 //! the event only if every guard holds; every engine then applies the
 //! committed events in the store's order, so all copies converge.
 
@@ -34,6 +35,11 @@ pub enum Object {
     /// The pick capacity promised at a location (all its ship dates).
     Capacity {
         location: Arc<str>,
+    },
+    /// Which positions a SKU has: changed by every warehouse fact about
+    /// it, so that a refusal guards against a position appearing meanwhile.
+    Sku {
+        sku: Arc<str>,
     },
     /// Which rule-set version decides.
     Rules,
@@ -160,7 +166,11 @@ impl Engine {
             }
             let entry = self.expiry.pop().expect("peeked");
             let reservation = &self.reservations[slot as usize];
-            if reservation.expires_at == at && reservation.is_holding() {
+            // A hold renewed to its own due time has two entries: listed once.
+            if reservation.expires_at == at
+                && reservation.is_holding()
+                && !due.contains(&reservation.id)
+            {
                 due.push(reservation.id);
                 live.push(entry);
             }
@@ -282,6 +292,7 @@ impl Engine {
                 let before = current.map_or(0, |p| self.positions[p as usize].on_hand);
                 let object = position(sku, location);
                 plan.unchanged.push(object.clone());
+                plan.touched.push(Object::Sku { sku: sku.clone() });
                 let delta = i128::from(*on_hand) - i128::from(before);
                 plan.positions.push((
                     object,
@@ -299,6 +310,7 @@ impl Engine {
             } => {
                 let object = position(sku, location);
                 plan.unchanged.push(object.clone());
+                plan.touched.push(Object::Sku { sku: sku.clone() });
                 plan.positions.push((
                     object,
                     PositionDelta {
@@ -314,6 +326,7 @@ impl Engine {
             } => {
                 let object = position(sku, location);
                 plan.unchanged.push(object.clone());
+                plan.touched.push(Object::Sku { sku: sku.clone() });
                 plan.positions.push((
                     object,
                     PositionDelta {
@@ -367,13 +380,17 @@ impl Engine {
         let Some(reservation) = self.reservation_by_id(id) else {
             return;
         };
-        let mut states: SmallVec<[LineState; 4]> =
-            reservation.lines.iter().map(|line| line.state).collect();
+        // Each line's state and units as the moves before this one left it
+        // (as applying does: a part moved splits a new line off the end).
+        let mut lines: SmallVec<[(LineState, u64); 4]> = (reservation.lines.iter())
+            .map(|line| (line.state, line.quantity))
+            .collect();
         for m in moves {
             let line = reservation.lines[m.line as usize];
+            let (state, units) = lines[m.line as usize];
             let object = position(&m.sku, &m.location);
             let quantity = to_i64(m.quantity);
-            if let Some(from) = line.state.bucket() {
+            if let Some(from) = state.bucket() {
                 add_delta(plan, &object, from, -quantity);
             }
             if let Some(to) = m.to.bucket() {
@@ -390,15 +407,16 @@ impl Engine {
                 let location = self.location_name(line.position).clone();
                 push_once(&mut plan.touched, Object::Capacity { location });
             }
-            if m.quantity >= line.quantity {
-                states[m.line as usize] = m.to;
+            if m.quantity >= units {
+                lines[m.line as usize].0 = m.to;
             } else {
-                states.push(m.to);
+                lines[m.line as usize].1 -= m.quantity;
+                lines.push((m.to, m.quantity));
             }
         }
-        let state = LineState::of_reservation(states.iter().copied());
+        let state = LineState::of_reservation(lines.iter().map(|&(state, _)| state));
         plan.reservation = Some((*id, self.tenant_name(reservation), state));
-        if !states.contains(&LineState::Reserved) {
+        if !lines.iter().any(|&(state, _)| state == LineState::Reserved) {
             plan.expiry = Some((*id, None));
         }
     }
@@ -408,6 +426,12 @@ impl Engine {
         match command {
             Command::Reserve { lines, .. } => {
                 for line in lines {
+                    push_once(
+                        read,
+                        Object::Sku {
+                            sku: Arc::from(line.sku.as_str()),
+                        },
+                    );
                     let stocked = self
                         .symbols
                         .get(&line.sku)
@@ -419,10 +443,6 @@ impl Engine {
                             location: self.symbols.name(p.location).clone(),
                         };
                         push_once(read, object);
-                    }
-                    // A position not stocked yet may be by the time this commits.
-                    if !line.location.is_empty() {
-                        push_once(read, position(&line.sku, &line.location));
                     }
                 }
             }
