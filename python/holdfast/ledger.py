@@ -245,6 +245,10 @@ class Ledger:
             self._give_back(current_call())  # nothing reached the journal
             raise
 
+    async def activate_rules_async(self, rules: RuleSet, actor: str, now: int) -> None:
+        """:meth:`activate_rules` for callers that serve every backend."""
+        self.activate_rules(rules, actor, now)
+
     def set_shadow(self, candidate: RuleSet | None) -> None:
         """Decide every new request under ``candidate`` too, with no effect (None: stop)."""
         self._live.set_shadow(candidate)

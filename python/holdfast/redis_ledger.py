@@ -37,11 +37,12 @@ from holdfast.errors import DEPENDENCY_UNAVAILABLE, OVERLOADED, Refusal
 from holdfast.ledger import Ledger, engine_options
 from holdfast.logs import fields
 from holdfast.store.events import EventFilter, StoredEvent
-from holdfast.store.redis_store import Committed, RedisStore
+from holdfast.store.redis_store import Committed, Entry, RedisStore
 
 if TYPE_CHECKING:
     from holdfast import RuleSet
     from holdfast._core import BatchItem, Plan
+    from holdfast.store.rule_store import RuleStore
 
 log = logging.getLogger("holdfast.redis")
 
@@ -51,6 +52,8 @@ T = TypeVar("T")
 MAX_ATTEMPTS = 8
 # Due holds expired before a decision, at most (the sweeper takes the rest).
 EXPIRE_FIRST = 64
+# The kind of event that switches the rule set deciding.
+RULE_SWITCH = "rule_version_set"
 # How long the stream follower waits for a new entry per read.
 FOLLOW_BLOCK_MS = 1_000
 
@@ -64,6 +67,9 @@ class RedisLedger(Ledger):
         self._advanced = asyncio.Condition()
         self._mint = 0
         self._follower: asyncio.Task[None] | None = None
+        # Where rule-set bodies are read again when another replica switches
+        # to a version this one has not seen (set by the server).
+        self.rule_store: RuleStore | None = None
 
     @classmethod
     async def open_redis(cls, settings: Settings) -> RedisLedger:
@@ -198,11 +204,14 @@ class RedisLedger(Ledger):
     # Rules ---------------------------------------------------------------------------
 
     def activate_rules(self, rules: RuleSet, actor: str, now: int) -> None:
-        raise Refusal.invalid(
-            "version",
-            "rule sets cannot be activated on the Redis backend yet; "
-            "the builtin rules decide (see docs/redis.md)",
-        )
+        raise RuntimeError("the Redis ledger activates asynchronously (activate_rules_async)")
+
+    async def activate_rules_async(self, rules: RuleSet, actor: str, now: int) -> None:
+        """Commit the switch; every replica installs the body when it applies
+        it (this one before it answers). The body is in the rule store already."""
+        body, plan = self._live.propose_rule_version(rules.version, actor, now)
+        committed = await self._commit(body, plan, None)
+        await self._catch_up_to(committed.seq or committed.head)
 
     # Committing ------------------------------------------------------------------
 
@@ -246,6 +255,7 @@ class RedisLedger(Ledger):
         )
 
     def _decided(self, item: BatchItem, outcome: Outcome) -> Outcome:
+        self._feed_shadow()
         if self.metrics is not None:
             self.metrics.decided(item, outcome, self._held_units(item, outcome))
         return outcome
@@ -273,16 +283,38 @@ class RedisLedger(Ledger):
                 applied += await self._apply(events)
         return applied
 
-    async def _apply(self, events: list[tuple[int, bytes]]) -> int:
+    async def _apply(self, events: list[Entry]) -> int:
         """Apply the events this copy has not applied yet (the lock is held)."""
-        fresh = [(seq, body) for seq, body in events if seq > self._applied]
+        fresh = [entry for entry in events if entry.seq > self._applied]
         if not fresh:
             return 0
-        self._live.apply_committed(fresh)
-        self._applied = fresh[-1][0]
+        switches = any(entry.kind == RULE_SWITCH for entry in fresh)
+        if switches and self.rule_store is not None:
+            # The bodies first: once the switch is applied, nothing may be
+            # decided (between two awaits) under the new name and the old body.
+            await self._redis_call(self.rule_store.refresh)
+        self._live.apply_committed([(entry.seq, entry.body) for entry in fresh])
+        if switches:
+            self._install_switched()
+        self._applied = fresh[-1].seq
         async with self._advanced:
             self._advanced.notify_all()
         return len(fresh)
+
+    def _install_switched(self) -> None:
+        """Give the engine the body of the version a committed switch named."""
+        engine = self._live
+        version = engine.rule_version
+        rules = None if self.rule_store is None else self.rule_store.rules(version)
+        if rules is None:
+            if version != self._builtin_rules():
+                log.error(
+                    "a committed switch names a rule set the store does not have",
+                    extra=fields(rule_version=version),
+                )
+            # The built-in set (rolled back to): never stored, the engine's own.
+            rules = engine.builtin_rules(version)
+        engine.install_rules(rules)
 
     async def _follow(self) -> None:
         """Keep the copy current while no request asks (reads, sweeps, feeds)."""

@@ -55,11 +55,11 @@ class RuleControl:
 
     # Activation ---------------------------------------------------------------------
 
-    def activate(self, rules: RuleSet, actor: str) -> None:
+    async def activate(self, rules: RuleSet, actor: str) -> None:
         """Decide with ``rules`` from the next request on (journaled; refused
         like any decision while the journal is failing). The caller awaits
         ``ledger.settle()`` before answering, as after any decision."""
-        self._ledger.activate_rules(rules, actor, clock.now_ms())
+        await self._ledger.activate_rules_async(rules, actor, clock.now_ms())
         if self._metrics is not None:
             self._metrics.rule_set_activated(rules.version)
 

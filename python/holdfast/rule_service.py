@@ -30,12 +30,14 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from grpc.aio import ServicerContext as Context
+from redis.exceptions import RedisError
 
 from holdfast import Engine, RuleSet, RuleSetInvalid, clock, convert, errors
 from holdfast.errors import DEPENDENCY_UNAVAILABLE, Refusal
 from holdfast.interceptors import current_call
 from holdfast.logs import fields
 from holdfast.operations import MAX_REASON, _actor
+from holdfast.redis_ledger import RedisLedger
 from holdfast.store.rule_store import (
     Activation,
     RuleStore,
@@ -79,13 +81,19 @@ async def open_rules(settings: Settings, ledger: Ledger) -> RuleStore | int:
     """The rule store, with the version the journal says is active installed
     in the engine; or the exit code (1) when start-up cannot go on."""
     try:
-        if ledger.durable and not settings.redis_url:
+        if settings.redis_url:
+            store = await RuleStore.open_redis(
+                settings.redis_url, settings.redis_prefix, settings.journal_timeout_seconds
+            )
+        elif ledger.durable:
             store = await RuleStore.open(
                 settings.database, settings.synchronous, settings.journal_timeout_seconds
             )
         else:
             store = RuleStore.in_memory()
         ledger.install_rules(store.rules)
+        if isinstance(ledger, RedisLedger):
+            ledger.rule_store = store
     except (sqlite3.Error, OSError) as e:
         log.error(
             f"cannot read the rule store in {settings.database}: {e}",
@@ -143,6 +151,7 @@ class RuleService:
         self, request: pb.ListRuleSetsRequest, context: Context
     ) -> pb.ListRuleSetsResponse:
         try:
+            await self._fresh()
             active, shadow = self._versions_deciding()
         except Refusal as refusal:
             await errors.abort(context, refusal)
@@ -157,6 +166,7 @@ class RuleService:
     ) -> pb.RuleSetVersion:
         try:
             _named("version", request.version)
+            await self._fresh()
             active, shadow = self._versions_deciding()
             stored = self._store.get(request.version)
             if stored is None:
@@ -173,6 +183,7 @@ class RuleService:
         try:
             _named("from_version", request.from_version)
             _named("to_version", request.to_version)
+            await self._fresh()
             before = self._text_of(request.from_version)
             after = self._text_of(request.to_version)
         except Refusal as refusal:
@@ -226,7 +237,7 @@ class RuleService:
                     kept = await self._store.deploy(stored)
                 except VersionExists as e:
                     raise _exists(stored.version, stored.checksum, e.stored.checksum) from None
-                except sqlite3.Error as e:
+                except (sqlite3.Error, RedisError) as e:
                     raise _store_failed(e) from None
                 active, shadow = self._versions_deciding()
             except Refusal as refusal:
@@ -256,6 +267,7 @@ class RuleService:
         try:
             _actor()
             reason = _said("reason", request.reason)
+            await self._fresh()
             current = self._ledger.rule_version
         except Refusal as refusal:
             await errors.abort(context, refusal)
@@ -290,6 +302,7 @@ class RuleService:
 
         async def start(context: Context) -> pb.ShadowReport:
             try:
+                await self._fresh()
                 rules = self._store.rules(request.version)
                 if rules is None:
                     raise _not_found(request.version)
@@ -326,6 +339,7 @@ class RuleService:
         read. Activating the active version changes nothing."""
         call = current_call()
         try:
+            await self._fresh()
             rules = self._store.rules(version)
             if rules is None and version == self._builtin:
                 # Never stored: the engine's own, so a first activation can be undone.
@@ -333,7 +347,7 @@ class RuleService:
             if rules is None:
                 raise _not_found(version)
             if self._ledger.rule_version != version:
-                self._control.activate(rules, call.actor)
+                await self._control.activate(rules, call.actor)
                 await self._ledger.settle()
                 await self._history(Activation(version, clock.now_ms(), call.actor, reason))
             active, shadow = self._versions_deciding()
@@ -344,10 +358,17 @@ class RuleService:
             return self._builtin_message(version, active)
         return self._message(stored, active, shadow)
 
+    async def _fresh(self) -> None:
+        """What other replicas deployed and activated (on a shared store)."""
+        try:
+            await self._store.refresh()
+        except RedisError as e:
+            raise _store_failed(e) from None
+
     async def _history(self, activation: Activation) -> None:
         try:
             await self._store.activated(activation)
-        except sqlite3.Error:
+        except (sqlite3.Error, RedisError):
             # The switch is durable in the journal (which is what decides and
             # what a restart reads); only the history a rollback reads is
             # short of it, and it is kept in memory until the next restart.
@@ -501,10 +522,11 @@ def _exists(version: str, offered: str, stored: str) -> Refusal:
     )
 
 
-def _store_failed(error: sqlite3.Error) -> Refusal:
+def _store_failed(error: sqlite3.Error | RedisError) -> Refusal:
+    dependency = "redis" if isinstance(error, RedisError) else "journal"
     return Refusal(
         DEPENDENCY_UNAVAILABLE,
-        f"the rule store cannot be written ({error}); nothing was deployed, retry later",
-        {"dependency": "journal", "detail": str(error)},
+        f"the rule store cannot be used ({error}); nothing was changed, retry later",
+        {"dependency": dependency, "detail": str(error)},
         STORE_RETRY_S,
     )

@@ -52,6 +52,15 @@ class Committed:
         return not self.guard
 
 
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One committed event read from the stream."""
+
+    seq: int
+    body: bytes
+    kind: str  # the event's kind, so readers need not decode it to know
+
+
 class RedisStore:
     def __init__(self, url: str, prefix: str, retention_ms: int, timeout_s: float) -> None:
         self.prefix = prefix
@@ -136,18 +145,18 @@ class RedisStore:
             return Committed(int(answer[1]))
         return Committed(0, _text(answer[1]), _text(answer[2]), int(answer[3]))
 
-    async def read_after(self, seq: int, block_ms: int | None = None) -> list[tuple[int, bytes]]:
+    async def read_after(self, seq: int, block_ms: int | None = None) -> list[Entry]:
         """Committed events after ``seq``, oldest first (waiting up to
         ``block_ms`` for one when there is none yet)."""
         if block_ms is None:
             entries: Any = await self._client.xrange(
                 self.stream, min=f"0-{seq + 1}", max="+", count=READ_CHUNK
             )
-            return [_entry(entry) for entry in entries]
+            return [_entry_of(entry) for entry in entries]
         answer: Any = await self._reader.xread(
             {self.stream: f"0-{seq}"}, count=READ_CHUNK, block=block_ms
         )
-        return [_entry(entry) for _, entries in answer for entry in entries]
+        return [_entry_of(entry) for _, entries in answer for entry in entries]
 
     async def events(self, from_seq: int, up_to_seq: int, limit: int) -> list[tuple[int, bytes]]:
         entries: Any = await self._client.xrange(
@@ -181,4 +190,10 @@ def _entry(entry: Any) -> tuple[int, bytes]:
     return seq, bytes(fields[b"body"])
 
 
-__all__ = ["Committed", "RedisStore", "ResponseError"]
+def _entry_of(entry: Any) -> Entry:
+    seq, body = _entry(entry)
+    kind = _text(entry[1].get(b"about", b"")).partition("\t")[0]
+    return Entry(seq, body, kind)
+
+
+__all__ = ["Committed", "Entry", "RedisStore", "ResponseError"]

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import sqlite3
-from dataclasses import astuple, dataclass
+from dataclasses import asdict, astuple, dataclass
+from typing import Any
 
 from holdfast import RuleSet
 from holdfast.store import sqlite
@@ -65,7 +67,7 @@ _ACTIVATION_COLUMNS = "version, activated_at, actor, reason"
 class RuleStore:
     """Deployed versions (oldest first) and activations (oldest first)."""
 
-    def __init__(self, database: _Database | None = None) -> None:
+    def __init__(self, database: _Database | _RedisDatabase | None = None) -> None:
         self._database = database
         self._versions: dict[str, StoredRuleSet] = {}
         self._parsed: dict[str, RuleSet] = {}
@@ -86,6 +88,24 @@ class RuleStore:
             store._versions[stored.version] = stored
         store._activations = activations
         return store
+
+    @classmethod
+    async def open_redis(cls, url: str, prefix: str, timeout_s: float) -> RuleStore:
+        """The store in Redis beside the shared state (see docs/redis.md)."""
+        store = cls(_RedisDatabase(url, prefix, timeout_s))
+        await store.refresh()
+        return store
+
+    async def refresh(self) -> None:
+        """Read again what other processes sharing the store deployed and
+        activated (a Redis store is written by every replica; a file or
+        memory is written by this process only, and is already current)."""
+        if not isinstance(self._database, _RedisDatabase):
+            return
+        versions, activations = await asyncio.to_thread(self._read)
+        for stored in versions:
+            self._versions.setdefault(stored.version, stored)
+        self._activations = activations
 
     @property
     def durable(self) -> bool:
@@ -147,6 +167,39 @@ class RuleStore:
     def _read(self) -> tuple[list[StoredRuleSet], list[Activation]]:
         assert self._database is not None
         return self._database.read()
+
+
+class _RedisDatabase:
+    """Rule sets in Redis: ``{P}:rule_sets`` maps each version to its record
+    (written once: HSETNX), ``{P}:rule_activations`` lists the activations."""
+
+    def __init__(self, url: str, prefix: str, timeout_s: float) -> None:
+        import redis  # only with the Redis backend
+
+        self._client = redis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+        )
+        self._versions = "{" + prefix + "}:rule_sets"
+        self._activations = "{" + prefix + "}:rule_activations"
+
+    def read(self) -> tuple[list[StoredRuleSet], list[Activation]]:
+        records: Any = self._client.hgetall(self._versions)
+        versions = [StoredRuleSet(**json.loads(value)) for value in records.values()]
+        versions.sort(key=lambda stored: (stored.deployed_at, stored.version))
+        listed: Any = self._client.lrange(self._activations, 0, -1)
+        return versions, [Activation(**json.loads(value)) for value in listed]
+
+    def insert_version(self, stored: StoredRuleSet) -> None:
+        record = json.dumps(asdict(stored))
+        if not self._client.hsetnx(self._versions, stored.version, record):
+            # Another replica deployed this version meanwhile.
+            existing: Any = self._client.hget(self._versions, stored.version)
+            other = StoredRuleSet(**json.loads(existing))
+            if other.checksum != stored.checksum:
+                raise VersionExists(other)
+
+    def insert_activation(self, activation: Activation) -> None:
+        self._client.rpush(self._activations, json.dumps(asdict(activation)))
 
 
 class _Database:

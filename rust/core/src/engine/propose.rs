@@ -103,12 +103,22 @@ impl Engine {
         }
         let minted = std::mem::replace(&mut self.minted, mint.saturating_sub(1));
         let decided = self.decide(request, &self.rules);
-        self.minted = minted;
         if let Err(rejection) = &decided {
             if !rejection.is_decision() {
+                self.minted = minted;
                 return (self.refusal(meta.now, owner, rejection.clone()), None);
             }
         }
+        if let Some(candidate) = &self.shadow {
+            // As `execute` does; a proposal decided again after a failed
+            // guard is compared again.
+            self.shadow_decisions += 1;
+            let shadowed = self.decide(request, candidate);
+            if let Some(divergence) = super::Divergence::between(request, &decided, &shadowed) {
+                self.divergences.push(divergence);
+            }
+        }
+        self.minted = minted;
         let (reason, change) = match decided {
             Ok(decided) => decided,
             Err(rejection) => (rejection.reason(), Change::Rejected { rejection }),
