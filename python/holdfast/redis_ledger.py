@@ -70,6 +70,9 @@ class RedisLedger(Ledger):
         # Where rule-set bodies are read again when another replica switches
         # to a version this one has not seen (set by the server).
         self.rule_store: RuleStore | None = None
+        # Set when Redis is found behind this copy: it lost commits, and no
+        # decision is made on either until an operator restarts the replicas.
+        self._diverged = ""
 
     @classmethod
     async def open_redis(cls, settings: Settings) -> RedisLedger:
@@ -225,6 +228,8 @@ class RedisLedger(Ledger):
 
     async def _redis_call(self, make_call: Callable[[], Awaitable[T]]) -> T:
         """A Redis call through the ``redis`` breaker; unreachable → DEPENDENCY_UNAVAILABLE."""
+        if self._diverged:
+            raise self._unavailable(self._diverged)
         breakers = self.breakers
         if breakers is not None:
             breakers.acquire(REDIS)  # raises Refusal while refused
@@ -264,14 +269,6 @@ class RedisLedger(Ledger):
 
     async def _catch_up_to(self, seq: int) -> int:
         """Apply committed events until this copy has ``seq``; how many applied."""
-        if seq < self._applied:
-            # Redis forgot commits this copy applied (restarted without its
-            # append-only file): nothing decided on it can be trusted.
-            log.error(
-                "Redis lost committed events",
-                extra=fields(redis_seq=seq, applied_seq=self._applied),
-            )
-            raise self._unavailable(f"Redis is at seq {seq}, behind {self._applied} applied here")
         applied = 0
         while self._applied < seq:
             async with self._applying:
@@ -301,6 +298,22 @@ class RedisLedger(Ledger):
             self._advanced.notify_all()
         return len(fresh)
 
+    async def _check_not_behind(self) -> None:
+        """Redis's head is never behind what this copy applied, unless Redis
+        lost commits (restarted without its append-only file, or a failover
+        to a Redis replica that had not received them). Run with the apply
+        lock held, so nothing is applied between the read and the compare."""
+        head = await self.redis.head()
+        if head < self._applied and not self._diverged:
+            self._diverged = (
+                f"Redis is at seq {head}, behind the {self._applied} this replica applied: "
+                "it lost commits; restart every replica (docs/redis.md)"
+            )
+            log.error(
+                "Redis lost committed events",
+                extra=fields(redis_seq=head, applied_seq=self._applied),
+            )
+
     def _install_switched(self) -> None:
         """Give the engine the body of the version a committed switch named."""
         engine = self._live
@@ -321,9 +334,11 @@ class RedisLedger(Ledger):
         while True:
             try:
                 events = await self.redis.read_after(self._applied, FOLLOW_BLOCK_MS)
-                if events:
-                    async with self._applying:
+                async with self._applying:
+                    if events:
                         await self._apply(events)
+                    else:
+                        await self._check_not_behind()
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as e:

@@ -116,12 +116,14 @@ async def sweep_expired(ledger: Ledger, interval_s: float) -> None:
 
 class Readiness:
     """Whether this process should be sent calls, and if not why: for /readyz
-    and gRPC health. Not while starting or draining, nor while the journal
-    breaker refuses every commitment (a durable server only)."""
+    and gRPC health. Not while starting or draining, nor while the breaker
+    of the store (``journal``, or ``redis`` on the Redis backend) refuses
+    every commitment (a durable server only)."""
 
-    def __init__(self, breakers: Breakers, durable: bool) -> None:
+    def __init__(self, breakers: Breakers, durable: bool, store: str = JOURNAL) -> None:
         self._breakers = breakers
         self._durable = durable
+        self._store = store
         self.started = False
         self.draining = False
         # Set when the answer may have changed; :func:`follow_readiness` acts on it.
@@ -134,13 +136,13 @@ class Readiness:
         if not self.started:
             return "starting"
         if self._durable:
-            state = self._breakers.state(JOURNAL)
+            state = self._breakers.state(self._store)
             if state in JOURNAL_DOWN:
-                return f"journal breaker {state}"
+                return f"{self._store} breaker {state}"
         return None
 
     def on_breaker(self, change: Change) -> None:
-        if change.breaker == JOURNAL:
+        if change.breaker == self._store:
             self.changed.set()
 
 
@@ -287,7 +289,7 @@ async def serve(settings: Settings) -> int:
     ledger.breakers = breakers
     # Before any decision, so compaction never passes the undelivered events.
     outbox = configured_outbox(settings, ledger, breakers, metrics)
-    readiness = Readiness(breakers, ledger.durable)
+    readiness = Readiness(breakers, ledger.durable, REDIS if settings.redis_url else JOURNAL)
     breakers.listen(readiness.on_breaker)
     health = HealthServicer()
     interceptor = CallInterceptor(metrics, max_in_flight=settings.max_in_flight, breakers=breakers)
