@@ -52,6 +52,8 @@ T = TypeVar("T")
 MAX_ATTEMPTS = 8
 # Due holds expired before a decision, at most (the sweeper takes the rest).
 EXPIRE_FIRST = 64
+# How long closing waits for the follower and the connections.
+CLOSE_S = 2.0
 # The kind of event that switches the rule set deciding.
 RULE_SWITCH = "rule_version_set"
 # How long the stream follower waits for a new entry per read.
@@ -237,6 +239,12 @@ class RedisLedger(Ledger):
         try:
             result = await make_call()
         except (RedisError, OSError) as e:
+            if _cancelling():
+                # redis-py may turn a cancelled read into a connection error:
+                # the caller went away, which says nothing of Redis.
+                if breakers is not None:
+                    breakers.release(REDIS)
+                raise asyncio.CancelledError from e
             if breakers is not None:
                 breakers.failed(REDIS, clock.monotonic_s() - started)
             raise self._unavailable(str(e)) from None
@@ -342,6 +350,8 @@ class RedisLedger(Ledger):
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as e:
+                if _cancelling():
+                    raise asyncio.CancelledError from e
                 log.warning("cannot follow the Redis stream", extra=fields(detail=str(e)))
                 await asyncio.sleep(0.5)
             except Exception:
@@ -349,10 +359,14 @@ class RedisLedger(Ledger):
                 await asyncio.sleep(0.5)
 
     async def close(self) -> None:
+        # Bounded: a stop must not wait on a Redis that does not answer.
         if self._follower is not None:
             self._follower.cancel()
-            await asyncio.gather(self._follower, return_exceptions=True)
-        await self.redis.close()
+            await asyncio.wait({self._follower}, timeout=CLOSE_S)
+        try:
+            await asyncio.wait_for(self.redis.close(), CLOSE_S)
+        except (TimeoutError, RedisError, OSError) as e:
+            log.warning("Redis connections not closed cleanly", extra=fields(detail=str(e)))
 
 
 class RedisJournal:
@@ -364,7 +378,7 @@ class RedisJournal:
 
     async def events_from(self, from_seq: int, up_to_seq: int, limit: int) -> list[StoredEvent]:
         events = await self._store.events(from_seq, up_to_seq, limit)
-        return [StoredEvent(seq, 0, body) for seq, body in events]
+        return [StoredEvent(e.seq, e.committed_at, e.body) for e in events]
 
     async def oldest_seq(self) -> int | None:
         return await self._store.oldest_seq()
@@ -382,13 +396,18 @@ class RedisJournal:
             chunk = await self._store.events(after + 1, up_to_seq, 1_000)
             if not chunk:
                 break
-            for seq, body in chunk:
-                if _matches(selected, Engine.event_summary(body)):
-                    found.append(StoredEvent(seq, 0, body))
+            for entry in chunk:
+                if _matches(selected, Engine.event_summary(entry.body)):
+                    found.append(StoredEvent(entry.seq, entry.committed_at, entry.body))
                     if len(found) == limit:
                         break
-            after = chunk[-1][0]
+            after = chunk[-1].seq
         return found
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _matches(selected: EventFilter, summary: Any) -> bool:

@@ -14,7 +14,6 @@ wait, so the probes that close it can arrive.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.metadata
 import logging
 import signal
@@ -58,6 +57,8 @@ HEALTH_SERVICE_NAME: str = health_pb2.DESCRIPTOR.services_by_name["Health"].full
 HEALTH_SERVICES = ("", SERVICE_NAME)
 # How often OPEN breakers are asked whether their wait has passed.
 BREAKER_POLL_S = 0.1
+# How long a stop waits for each background task to end once cancelled.
+TASKS_STOP_S = 2.0
 # Journal breaker states in which every commitment is refused.
 JOURNAL_DOWN = ("OPEN", "FORCED_OPEN")
 
@@ -103,7 +104,11 @@ async def sweep_expired(ledger: Ledger, interval_s: float) -> None:
         await asyncio.sleep(interval_s)
         try:
             expired = await ledger.sweep_due(clock.now_ms())
+            if _cancelled():
+                raise asyncio.CancelledError  # a cancel swallowed on the way (see stop_tasks)
         except Refusal:
+            if _cancelled():
+                raise asyncio.CancelledError from None
             continue  # the store is unavailable: the next sweep tries again
         except Exception:
             # A sweep that fails leaves the holds for the next one (and for the
@@ -160,6 +165,26 @@ async def follow_readiness(readiness: Readiness, health: HealthServicer) -> None
         )
         for service in HEALTH_SERVICES:
             await health.set(service, status)
+
+
+def _cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def stop_tasks(*tasks: asyncio.Task[None]) -> None:
+    """Cancel the background tasks and wait (bounded) until they ended.
+
+    Bounded because a cancellation can be lost: in Python 3.11 a timeout
+    expiring as the cancel arrives swallows it (redis-py reads under one),
+    and the task's loop would then go on; the stop must not wait on it.
+    """
+    for task in tasks:
+        task.cancel()
+    _, pending = await asyncio.wait(tasks, timeout=TASKS_STOP_S)
+    for task in pending:
+        name = getattr(task.get_coro(), "__qualname__", task.get_name())
+        log.warning("a background task did not stop", extra=fields(task=name))
 
 
 async def poll_breakers(breakers: Breakers, interval_s: float = BREAKER_POLL_S) -> None:
@@ -362,10 +387,7 @@ async def serve(settings: Settings) -> int:
     # their streams cleanly; they resume from their last sequence elsewhere.
     servicer.end_watches()
     await server.stop(settings.grace_seconds)
-    for task in (sweeper, keeper, follower, poller, auditor, deliverer):
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await stop_tasks(sweeper, keeper, follower, poller, auditor, deliverer)
     if endpoint is not None:
         await endpoint.stop()
     if outbox is not None:

@@ -14,7 +14,8 @@ set, 4 the idempotency record (or a placeholder), 5.. the plan's objects.
 ARGV: 1 the plan as JSON (objects by their index in KEYS), 2 the stream
 sequence the decision was made at (its base), 3 the encoded event, 4 the
 idempotency retention in ms, 5 the event's kind, tenant and reservation id
-(tab-separated, for the stream entry's readers).
+(tab-separated, for the stream entry's readers). The entry also carries
+the commit time (Redis's clock, unix ms) for the audit trail.
 
 The plan's JSON: ``u`` indexes of objects that must be unchanged since the
 base; ``k`` 1 if the idempotency record must not exist; ``h`` headroom
@@ -74,6 +75,9 @@ if plan.e then
 end
 if plan.k == 1 then redis.call('SET', KEYS[4], seq, 'PX', ARGV[4]) end
 if plan.v ~= '' then redis.call('SET', KEYS[1] .. ':rule_version', plan.v) end
-redis.call('XADD', KEYS[2], '0-' .. seq, 'body', ARGV[3], 'about', ARGV[5])
+local now = redis.call('TIME')
+local committed_at = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('XADD', KEYS[2], '0-' .. seq, 'body', ARGV[3], 'about', ARGV[5],
+  'committed_at', string.format('%d', committed_at))
 return {1, seq}
 """

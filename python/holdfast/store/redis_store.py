@@ -59,6 +59,7 @@ class Entry:
     seq: int
     body: bytes
     kind: str  # the event's kind, so readers need not decode it to know
+    committed_at: int  # unix ms, Redis's clock
 
 
 class RedisStore:
@@ -158,11 +159,11 @@ class RedisStore:
         )
         return [_entry_of(entry) for _, entries in answer for entry in entries]
 
-    async def events(self, from_seq: int, up_to_seq: int, limit: int) -> list[tuple[int, bytes]]:
+    async def events(self, from_seq: int, up_to_seq: int, limit: int) -> list[Entry]:
         entries: Any = await self._client.xrange(
             self.stream, min=f"0-{max(from_seq, 1)}", max=f"0-{up_to_seq}", count=limit
         )
-        return [_entry(entry) for entry in entries]
+        return [_entry_of(entry) for entry in entries]
 
     async def oldest_seq(self) -> int | None:
         entries: Any = await self._client.xrange(self.stream, min="-", max="+", count=1)
@@ -192,8 +193,9 @@ def _entry(entry: Any) -> tuple[int, bytes]:
 
 def _entry_of(entry: Any) -> Entry:
     seq, body = _entry(entry)
-    kind = _text(entry[1].get(b"about", b"")).partition("\t")[0]
-    return Entry(seq, body, kind)
+    fields = entry[1]
+    kind = _text(fields.get(b"about", b"")).partition("\t")[0]
+    return Entry(seq, body, kind, int(fields.get(b"committed_at", 0)))
 
 
 __all__ = ["Committed", "Entry", "RedisStore", "ResponseError"]
