@@ -212,6 +212,14 @@ class Ledger:
         """The expiry sweeper's step (see :meth:`expire_due`)."""
         return self.expire_due(now)
 
+    async def snapshot_async(self, now: int) -> bool:
+        """Housekeeping's snapshot (see :meth:`snapshot`)."""
+        return self.snapshot(now)
+
+    async def purge_async(self, now: int) -> int:
+        """Housekeeping's purge (see :meth:`purge_idempotency`)."""
+        return self.purge_idempotency(now)
+
     def journal_reader(self) -> EventJournal:
         """The audit trail and feed's reader of the journal."""
         return JournalReader(self.reader)

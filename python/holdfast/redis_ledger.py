@@ -88,7 +88,11 @@ class RedisLedger(Ledger):
         )
         try:
             await store.ping()
-            ledger = cls(Engine(**engine_options(settings)), settings, store)
+            options = engine_options(settings)
+            saved = await store.load_snapshot()
+            engine = Engine(**options) if saved is None else Engine.restore(saved[1], **options)
+            ledger = cls(engine, settings, store)
+            ledger._snapshot_seq = ledger._applied
             replayed = await ledger._catch_up_to(await store.head())
             ledger._mint = await store.mint_block()
         except BaseException:
@@ -97,6 +101,7 @@ class RedisLedger(Ledger):
         ledger._follower = asyncio.create_task(ledger._follow())
         ledger.loaded = {
             "redis_prefix": settings.redis_prefix,
+            "snapshot_seq": 0 if saved is None else saved[0],
             "replayed_events": replayed,
             "committed_seq": ledger._applied,
             "startup_s": round(clock.monotonic_s() - started, 3),
@@ -199,12 +204,41 @@ class RedisLedger(Ledger):
         return []  # expiry goes through sweep_due: a commit like any decision
 
     def purge_idempotency(self, now: int) -> int:
-        # Redis drops each record after the retention by itself; the copies
-        # keep theirs (a replay still answers the same) until a restart.
-        return 0
+        raise RuntimeError("the Redis ledger purges asynchronously (purge_async)")
+
+    async def purge_async(self, now: int) -> int:
+        """Forget the keys past their retention in every copy: committed as
+        an event every replica applies (Redis drops its own records by
+        their expiry). Several replicas purging at once forget the same."""
+        engine = self._live
+        due = engine.idempotency_key_count()
+        proposal = engine.propose_purge(now)
+        if proposal is None:
+            return 0
+        committed = await self._commit(*proposal, None)
+        await self._catch_up_to(committed.seq or committed.head)
+        return max(0, due - engine.idempotency_key_count())
 
     def snapshot(self, now: int) -> bool:
-        return False  # the stream is the state; see docs/redis.md
+        raise RuntimeError("the Redis ledger saves snapshots asynchronously (snapshot_async)")
+
+    async def snapshot_async(self, now: int) -> bool:
+        """Save this copy as the state at its sequence (start-ups restore it
+        and replay only what follows), then drop the stream's events it
+        covers that are past the audit retention. Any replica may save; an
+        older copy never replaces a newer one."""
+        engine = self._live
+        seq = self._applied
+        if seq == self._snapshot_seq or engine.audit():
+            return False  # nothing new, or a state that disagrees with its lines
+        body = engine.snapshot()
+        saved = await self._redis_call(lambda: self.redis.save_snapshot(seq, body))
+        self._snapshot_seq = seq
+        retention_ms = round(self._settings.audit_retention_days * 86_400_000)
+        dropped = await self._redis_call(lambda: self.redis.trim(seq, now - retention_ms))
+        if dropped:
+            log.info("stream trimmed", extra=fields(events=dropped, snapshot_seq=seq))
+        return saved
 
     # Rules ---------------------------------------------------------------------------
 

@@ -34,10 +34,10 @@ async def housekeep(ledger: Ledger, settings: Settings) -> None:
         try:
             if snapshot_s and now >= next_snapshot:
                 next_snapshot = now + snapshot_s
-                ledger.snapshot(clock.now_ms())
+                await ledger.snapshot_async(clock.now_ms())
             if now >= next_purge:
                 next_purge = now + settings.idempotency_purge_seconds
-                purged = ledger.purge_idempotency(clock.now_ms())
+                purged = await ledger.purge_async(clock.now_ms())
                 if purged:
                     log.info("idempotency keys purged", extra=fields(count=purged))
         except Refusal:

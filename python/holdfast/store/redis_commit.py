@@ -32,6 +32,15 @@ compares what is committed now, whoever committed it.
 
 from __future__ import annotations
 
+# A copy of the state at a sequence, kept only if newer than the one stored.
+# KEYS: 1 the snapshot hash. ARGV: 1 its sequence, 2 the engine's snapshot.
+SAVE_SNAPSHOT = r"""
+local stored = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+if tonumber(ARGV[1]) <= stored then return 0 end
+redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'body', ARGV[2])
+return 1
+"""
+
 COMMIT = r"""
 local plan = cjson.decode(ARGV[1])
 local base = tonumber(ARGV[2])

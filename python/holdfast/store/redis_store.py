@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from holdfast.store.redis_commit import COMMIT
+from holdfast.store.redis_commit import COMMIT, SAVE_SNAPSHOT
 
 if TYPE_CHECKING:
     from holdfast._core import Plan
@@ -74,6 +74,7 @@ class RedisStore:
             url, socket_timeout=timeout_s + 5.0, socket_connect_timeout=timeout_s
         )
         self._commit = self._client.register_script(COMMIT)
+        self._save_snapshot = self._client.register_script(SAVE_SNAPSHOT)
         self._tag = "{" + prefix + "}"
 
     def key(self, name: str) -> str:
@@ -168,6 +169,41 @@ class RedisStore:
     async def oldest_seq(self) -> int | None:
         entries: Any = await self._client.xrange(self.stream, min="-", max="+", count=1)
         return _entry(entries[0])[0] if entries else None
+
+    async def load_snapshot(self) -> tuple[int, bytes] | None:
+        """The newest saved copy of the state: (its sequence, the engine's snapshot)."""
+        saved: Any = await self._client.hmget(self.key("snapshot"), ["seq", "body"])
+        if saved[0] is None or saved[1] is None:
+            return None
+        return int(saved[0]), bytes(saved[1])
+
+    async def save_snapshot(self, seq: int, body: bytes) -> bool:
+        """Keep ``body`` as the state at ``seq``, unless a newer one is kept."""
+        saved: Any = await self._save_snapshot(keys=[self.key("snapshot")], args=[seq, body])
+        return bool(saved)
+
+    async def trim(self, up_to_seq: int, committed_before: int) -> int:
+        """Drop the stream's events up to ``up_to_seq`` (a snapshot covers
+        them) committed before ``committed_before`` (past the audit
+        retention); how many. Reads only the entries it drops, and one more."""
+        last = 0
+        while True:
+            entries: Any = await self._client.xrange(
+                self.stream,
+                min=f"({'0-' + str(last)}" if last else "-",
+                max=f"0-{up_to_seq}",
+                count=READ_CHUNK,
+            )
+            kept = [
+                entry for entry in map(_entry_of, entries) if entry.committed_at < committed_before
+            ]
+            if kept:
+                last = kept[-1].seq
+            if len(kept) < len(entries) or len(entries) < READ_CHUNK:
+                break
+        if not last:
+            return 0
+        return int(await self._client.xtrim(self.stream, minid=f"0-{last + 1}"))
 
     async def reservation_tenant(self, reservation_id: str) -> str | None:
         tenant = await self._client.hget(self.key(f"r:{reservation_id}"), "tenant")

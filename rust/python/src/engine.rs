@@ -401,6 +401,19 @@ impl Engine {
         }
     }
 
+    /// Forgetting idempotency records past their retention at `now`, as
+    /// `(event, plan)`; None when none is due.
+    fn propose_purge<'py>(
+        &self,
+        py: Python<'py>,
+        now: i64,
+    ) -> PyResult<Option<(Bound<'py, PyBytes>, Bound<'py, PyDict>)>> {
+        match self.inner.propose_purge(now) {
+            Some((event, plan)) => Ok(Some(shared::proposal(py, &event, &plan)?)),
+            None => Ok(None),
+        }
+    }
+
     /// The switch to rule-set `version`, as `(event, plan)`.
     fn propose_rule_version<'py>(
         &self,

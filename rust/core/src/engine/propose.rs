@@ -189,6 +189,25 @@ impl Engine {
         due
     }
 
+    /// Forgetting the idempotency records past their retention, as a
+    /// proposal (see [`Engine::purge_idempotency`]); `None` when none is due.
+    pub fn propose_purge(&self, now: i64) -> Option<(Event, Plan)> {
+        let cutoff = now.saturating_sub(self.config.idempotency_retention_ms);
+        if !self.idempotency.iter().any(|r| r.decided_at < cutoff) {
+            return None;
+        }
+        let event = self.system_event(
+            now,
+            SYSTEM_ACTOR,
+            crate::reason::ReasonCode::KEYS_PURGED,
+            Change::KeysPurged {
+                decided_before: cutoff,
+            },
+        );
+        let plan = self.plan(&event, None);
+        Some((event, plan))
+    }
+
     /// The rule-version switch as a proposal (see [`Engine::set_rule_version`]).
     pub fn propose_rule_version(&self, version: &str, actor: &str, now: i64) -> (Event, Plan) {
         let event = self.system_event(
