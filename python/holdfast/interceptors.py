@@ -25,6 +25,7 @@ Two more things every call gets:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import uuid
@@ -259,7 +260,10 @@ def _observer(
                 degraded_trailer(call),
             )
         finally:
-            _current.reset(token)
+            # A stream the client closed early is finalized in another
+            # context (the generator's athrow task): nothing to restore there.
+            with contextlib.suppress(ValueError):
+                _current.reset(token)
             seconds = clock.monotonic_s() - started
             if metrics is not None:
                 # The RPC's path (/package.Service/Method) without its slash.

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from redis.exceptions import RedisError
 
-from holdfast import Engine, Outcome, clock
+from holdfast import SYSTEM_ACTOR, Engine, Outcome, clock
 from holdfast.breakers import REDIS
 from holdfast.config import Settings
 from holdfast.errors import DEPENDENCY_UNAVAILABLE, OVERLOADED, Refusal
@@ -355,6 +355,9 @@ class RedisLedger(Ledger):
                 "Redis lost committed events",
                 extra=fields(redis_seq=head, applied_seq=self._applied),
             )
+            if self.breakers is not None:
+                # Seen by callers, health and /readyz: this replica takes no calls.
+                self.breakers.operate(REDIS, "force_open", SYSTEM_ACTOR, self._diverged)
 
     def _install_switched(self) -> None:
         """Give the engine the body of the version a committed switch named."""
@@ -362,7 +365,9 @@ class RedisLedger(Ledger):
         version = engine.rule_version
         rules = None if self.rule_store is None else self.rule_store.rules(version)
         if rules is None:
-            if version != self._builtin_rules():
+            # At start-up the stream is replayed before the rule store is
+            # opened; the server installs the body right after.
+            if self.rule_store is not None and version != self._builtin_rules():
                 log.error(
                     "a committed switch names a rule set the store does not have",
                     extra=fields(rule_version=version),
@@ -394,6 +399,11 @@ class RedisLedger(Ledger):
 
     async def close(self) -> None:
         # Bounded: a stop must not wait on a Redis that does not answer.
+        try:
+            # The next start-up replays only what is committed after this.
+            await asyncio.wait_for(self.snapshot_async(clock.now_ms()), CLOSE_S)
+        except (TimeoutError, Refusal) as e:
+            log.warning("no snapshot saved at stop", extra=fields(detail=str(e)))
         if self._follower is not None:
             self._follower.cancel()
             await asyncio.wait({self._follower}, timeout=CLOSE_S)

@@ -203,7 +203,9 @@ class RedisStore:
                 break
         if not last:
             return 0
-        return int(await self._client.xtrim(self.stream, minid=f"0-{last + 1}"))
+        # Exact: an approximate trim keeps whole stream nodes of old events.
+        trimmed = await self._client.xtrim(self.stream, minid=f"0-{last + 1}", approximate=False)
+        return int(trimmed)
 
     async def reservation_tenant(self, reservation_id: str) -> str | None:
         tenant = await self._client.hget(self.key(f"r:{reservation_id}"), "tenant")
