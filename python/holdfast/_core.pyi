@@ -187,7 +187,6 @@ class AuditDifference(TypedDict):
     stored: int
     from_lines: int
 
-@final
 class Plan(TypedDict):
     """What a shared store checks before committing a proposed event, and
     what committing it changes. Objects are named ``p:SKU\x1fLOCATION``,
@@ -206,6 +205,7 @@ class Plan(TypedDict):
 
 Proposal = tuple[bytes, Plan]
 
+@final
 class Engine:
     """The commitment engine. Every mutating call takes the caller's tenant,
     idempotency key, actor and ``now`` (unix milliseconds): the core reads no clock."""
