@@ -1,5 +1,6 @@
 """``python -m holdfast``: ``serve`` runs the gRPC server, ``ctl`` the operator CLI,
-``fake-feasibility`` a stand-in feasibility check for tests and drills."""
+``fake-feasibility`` a stand-in feasibility check for tests and drills,
+``loadtest`` the load generator."""
 
 from __future__ import annotations
 
@@ -26,12 +27,18 @@ def main(argv: list[str] | None = None) -> int:
             # stdout at nothing so the interpreter's final flush stays quiet.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
+    if argv and argv[0] == "loadtest":
+        # A client too, in its own process: imported only when asked for.
+        from holdfast import loadtest
+
+        return loadtest.main(argv[1:])
 
     parser = argparse.ArgumentParser(prog="holdfast", description="Inventory reservations.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the gRPC server")
     config.add_arguments(serve)
     commands.add_parser("ctl", help="inspect and operate a running server (see ctl --help)")
+    commands.add_parser("loadtest", help="load a server and check it (see loadtest --help)")
     fake = commands.add_parser(
         "fake-feasibility", help="a stand-in feasibility check for tests and drills"
     )
