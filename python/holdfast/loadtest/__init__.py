@@ -15,6 +15,9 @@ __all__ = ["main"]
 
 def main(argv: list[str]) -> int:
     """Run ``holdfast loadtest ARGV``; 0 when the checks pass, 1 when not, 2 for bad arguments."""
+    from holdfast.loadtest import options
+
+    settings = options.parse(argv)  # before the heavy imports: bad arguments fail fast
     from holdfast.loadtest import run
 
-    return run.main(argv)
+    return run.main(settings)

@@ -179,7 +179,7 @@ class Driver:
             desc="warm-up" if s.warmup > 0 else "measure",
             leave=False,
             dynamic_ncols=True,
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} {unit} {postfix}",
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} {unit}{postfix}",
         )
         try:
             while not self._done.is_set():

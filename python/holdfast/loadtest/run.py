@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 
-from holdfast.loadtest import checks, ops, options, report, scenarios
+from holdfast.loadtest import checks, ops, report, scenarios
 from holdfast.loadtest.drive import Driver
 from holdfast.loadtest.options import Settings
 from holdfast.loadtest.stats import Stats
@@ -26,8 +26,7 @@ class SetupError(Exception):
     pass
 
 
-def main(argv: list[str]) -> int:
-    settings = options.parse(argv)  # SystemExit(2) on bad arguments
+def main(settings: Settings) -> int:
     try:
         return asyncio.run(run(settings))
     except SetupError as e:
