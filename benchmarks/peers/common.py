@@ -192,7 +192,11 @@ async def serve(
 class PeerServicer(inventory_pb2_grpc.InventoryServiceServicer):
     """The base of every peer: ExecuteBatch of SetStock operations only (the
     load generator stocks its SKUs that way); any other operation in a batch
-    is answered UNIMPLEMENTED."""
+    is answered UNIMPLEMENTED. (mypy sees the generated servicer's other
+    methods as abstract: the peers leave them to grpc's UNIMPLEMENTED.)"""
+
+    async def SetStock(self, request: pb.SetStockRequest, context: Any) -> pb.StockResponse:  # noqa: N802
+        raise NotImplementedError
 
     async def ExecuteBatch(self, request: pb.BatchRequest, context: Any) -> pb.BatchResponse:  # noqa: N802
         results = []

@@ -49,7 +49,7 @@ def error_reason(error: grpc.aio.AioRpcError) -> str:
     from google.rpc import error_details_pb2
     from grpc_status import rpc_status
 
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     if status is not None:
         for detail in status.details:
             info = error_details_pb2.ErrorInfo()

@@ -32,7 +32,7 @@ from model import ModelEngine
 
 class ModelServicer(common.PeerServicer):
     def __init__(self) -> None:
-        self.engine = ModelEngine()
+        self.engine: Any = ModelEngine()  # untyped: the oracle is plain Python
 
     async def Reserve(self, request: pb.ReserveRequest, context: Any) -> pb.ReserveResponse:  # noqa: N802
         problem = common.check_reserve(request)
@@ -88,7 +88,7 @@ class ModelServicer(common.PeerServicer):
 
 def main() -> int:
     options = common.parser(__doc__.splitlines()[0]).parse_args()
-    return asyncio.run(common.serve(options.listen, ModelServicer()))
+    return asyncio.run(common.serve(options.listen, ModelServicer()))  # type: ignore[abstract]
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ class NoopServicer(common.PeerServicer):
 
 def main() -> int:
     options = common.parser(__doc__.splitlines()[0]).parse_args()
-    return asyncio.run(common.serve(options.listen, NoopServicer()))
+    return asyncio.run(common.serve(options.listen, NoopServicer()))  # type: ignore[abstract]
 
 
 if __name__ == "__main__":

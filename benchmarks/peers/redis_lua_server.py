@@ -123,7 +123,7 @@ class RedisLuaServicer(common.PeerServicer):
         rid = common.mint_id()
         fp = fingerprint(request)
         key = request.idempotency_key
-        args = (
+        args: tuple[Any, ...] = (
             self.sha,
             2 + len(groups),
             f"{PREFIX}:idem:{common.TENANT}:{key}",
@@ -182,7 +182,8 @@ class RedisLuaServicer(common.PeerServicer):
     ) -> pb.GetAvailabilityResponse:
         now = common.now_ms()
         skus, locations = set(request.skus), set(request.locations)
-        names = sorted(member.decode() for member in await self.client.smembers(POSITIONS))
+        members: Any = await self.client.smembers(POSITIONS)
+        names = sorted(member.decode() for member in members)
         wanted = [
             tuple(name.split("\x1f"))
             for name in names
@@ -203,7 +204,7 @@ class RedisLuaServicer(common.PeerServicer):
 
 
 async def run(listen: str, url: str, pipeline: bool) -> int:
-    servicer = RedisLuaServicer(url, pipeline)
+    servicer = RedisLuaServicer(url, pipeline)  # type: ignore[abstract]
     await servicer.start()
     return await common.serve(listen, servicer, servicer.stop)
 

@@ -264,7 +264,7 @@ def main() -> int:
     parser = common.parser(__doc__.splitlines()[0])
     parser.add_argument("--database", required=True)
     options = parser.parse_args()
-    return asyncio.run(common.serve(options.listen, SqliteServicer(options.database)))
+    return asyncio.run(common.serve(options.listen, SqliteServicer(options.database)))  # type: ignore[abstract]
 
 
 if __name__ == "__main__":
