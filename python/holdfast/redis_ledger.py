@@ -260,7 +260,13 @@ class RedisLedger(Ledger):
 
     async def _commit(self, body: bytes, plan: Plan, key: tuple[str, str] | None) -> Committed:
         base = self._applied
-        return await self._redis_call(lambda: self.redis.commit(body, plan, base, key))
+        committed = await self._redis_call(lambda: self.redis.commit(body, plan, base, key))
+        if committed.ok and committed.seq <= base:
+            # Every seq this copy applied existed before the commit, which
+            # numbers after them all: Redis lost commits before this one.
+            self._lost(committed.seq)
+            raise self._unavailable(self._diverged)
+        return committed
 
     async def _redis_call(self, make_call: Callable[[], Awaitable[T]]) -> T:
         """A Redis call through the ``redis`` breaker; unreachable → DEPENDENCY_UNAVAILABLE."""
@@ -346,7 +352,12 @@ class RedisLedger(Ledger):
         to a Redis replica that had not received them). Run with the apply
         lock held, so nothing is applied between the read and the compare."""
         head = await self.redis.head()
-        if head < self._applied and not self._diverged:
+        if head < self._applied:
+            self._lost(head)
+
+    def _lost(self, head: int) -> None:
+        """Redis is behind this copy: stop deciding, say so everywhere."""
+        if not self._diverged:
             self._diverged = (
                 f"Redis is at seq {head}, behind the {self._applied} this replica applied: "
                 "it lost commits; restart every replica (docs/redis.md)"
