@@ -407,6 +407,15 @@ class Ledger:
     # Views of what a decision just changed: no expiry in between, so the
     # answer shows the state the decision left.
 
+    def encode_results(
+        self, tenant: str, outcomes: Sequence[Outcome], kinds: Sequence[str]
+    ) -> list[bytes | None]:
+        """Each accepted outcome's ``OperationResult``, encoded by the core
+        from the state as it is now (None for a refusal). A durable ledger's
+        decisions leave ``committed_at`` out: the caller adds it once known."""
+        answers = [0 if kind == "reserve" else 1 for kind in kinds]
+        return self._live.encode_results(tenant, list(outcomes), answers, self.durable)
+
     def reservation_after(self, tenant: str, reservation_id: str) -> ReservationView | None:
         return self._live.reservation(tenant, reservation_id)
 

@@ -87,6 +87,12 @@ def build(
     )
     servicer = InventoryServicer(ledger, feasibility)
     inventory_pb2_grpc.add_InventoryServiceServicer_to_server(servicer, server)
+    # ExecuteBatch answers encoded bytes (holdfast.batch_answer): registered
+    # again with no response serializer, in place of the generated handler.
+    batch = grpc.unary_unary_rpc_method_handler(
+        servicer.ExecuteBatch, request_deserializer=inventory_pb2.BatchRequest.FromString
+    )
+    server.add_registered_method_handlers(SERVICE_NAME, {"ExecuteBatch": batch})
     rules = RuleService(ledger, RuleControl(ledger, metrics), rule_store or RuleStore.in_memory())
     operations = OperationsServicer(ledger, breakers, settings, metrics, servicer, rules)
     operations_pb2_grpc.add_OperationsServiceServicer_to_server(operations, server)

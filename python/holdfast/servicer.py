@@ -28,6 +28,7 @@ from holdfast import (
     errors,
     is_reservation_id,
 )
+from holdfast.batch_answer import BatchAnswer
 from holdfast.errors import Refusal
 from holdfast.interceptors import current_call
 from holdfast.ledger import Ledger
@@ -47,7 +48,6 @@ log = logging.getLogger("holdfast.servicer")
 AnswerT = TypeVar("AnswerT", pb.ReserveResponse, pb.ReservationResponse, pb.StockResponse)
 
 # The response each operation of a batch answers with (the unary call's).
-_STOCK_OPERATIONS = frozenset({"set_stock", "adjust_stock"})
 
 
 class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
@@ -153,7 +153,10 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
 
     # Batches -------------------------------------------------------------------
 
-    async def ExecuteBatch(self, request: pb.BatchRequest, context: Context) -> pb.BatchResponse:
+    async def ExecuteBatch(self, request: pb.BatchRequest, context: Context) -> bytes:  # type: ignore[override]
+        """The batch's answer as encoded bytes (the server registers this
+        method with no response serializer): the core encodes each accepted
+        operation's result (:mod:`holdfast.batch_answer`)."""
         operations = request.operations
         if not operations:
             await errors.abort(context, Refusal.invalid("operations", "must not be empty"))
@@ -187,31 +190,22 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         except Refusal as refusal:
             await errors.abort(context, refusal)
         # Decisions are each the operation's own; the reservation or position
-        # shown beside one is as the whole batch left it.
+        # shown beside one is as the whole batch left it (encoded before the
+        # commit wait lets other calls change it).
+        answer = BatchAnswer(results)
         try:
             outcomes = await self._ledger.decide_batch_async(items)
+            decided_kinds = [kinds[i] for i in decided]
+            encoded = self._ledger.encode_results(call.tenant, outcomes, decided_kinds)
+            answer.decided(decided, decided_kinds, outcomes, encoded)
             for index, outcome in zip(decided, outcomes, strict=True):
-                self._fill_result(results[index], kinds[index], outcome)
                 if index in unverified and outcome.accepted and not outcome.replayed:
-                    self._unverified(results[index].reserve, unverified[index])
+                    answer.unverified(index, unverified[index])
+                    self._counted_unverified(answer.reservation_id(index), unverified[index])
             committed_at = await self._ledger.settle()
         except Refusal as refusal:
             await errors.abort(context, refusal)
-        for index in decided:
-            answer = results[index].WhichOneof("result")
-            if answer is not None and answer != "error" and committed_at is not None:
-                getattr(results[index], answer).decision.committed_at.FromMilliseconds(committed_at)
-        return pb.BatchResponse(results=results)
-
-    def _fill_result(self, result: pb.OperationResult, kind: str, outcome: Outcome) -> None:
-        if not outcome.accepted:
-            result.error.CopyFrom(errors.status_of(_rejection(outcome)))
-        elif kind == "reserve":
-            result.reserve.CopyFrom(self._reserve_response(outcome))
-        elif kind in _STOCK_OPERATIONS:
-            result.stock.CopyFrom(self._stock_response(outcome))
-        else:
-            result.reservation.CopyFrom(self._reservation_response(outcome))
+        return answer.encoded(committed_at)
 
     # Shared ----------------------------------------------------------------------
 
@@ -306,6 +300,9 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         """Say in the answer which checks were not made, count and log it."""
         answer.decision.unverified.extend(dependencies)
         reservation_id = answer.reservation.reservation_id if answer.HasField("reservation") else ""
+        self._counted_unverified(reservation_id, dependencies)
+
+    def _counted_unverified(self, reservation_id: str, dependencies: list[str]) -> None:
         for dependency in dependencies:
             if self._ledger.metrics is not None:
                 self._ledger.metrics.decided_unverified(dependency)

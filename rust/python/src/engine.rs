@@ -11,6 +11,7 @@ use crate::convert;
 use crate::outcome::Outcome;
 use crate::rules::RuleSet;
 use crate::shared;
+use crate::wire;
 use crate::InvariantViolation;
 
 #[pyclass(module = "holdfast._core")]
@@ -450,6 +451,37 @@ impl Engine {
             .into_iter()
             .map(|id| id.to_string())
             .collect()
+    }
+
+    /// Each accepted outcome's `OperationResult`, encoded (`None` for a
+    /// refusal: its status is encoded by the caller). `answers` says, per
+    /// outcome, which answer it gets: 0 `reserve`, 1 `reservation`, 2
+    /// `stock`; the reservation or position shown is as the engine is now.
+    /// With `committed_later`, decisions leave `committed_at` out for the
+    /// caller to add once committed.
+    fn encode_results<'py>(
+        &self,
+        py: Python<'py>,
+        tenant: &str,
+        outcomes: Vec<PyRef<'py, Outcome>>,
+        answers: Vec<u8>,
+        committed_later: bool,
+    ) -> PyResult<Vec<Option<Bound<'py, PyBytes>>>> {
+        if outcomes.len() != answers.len() {
+            return Err(PyValueError::new_err("one answer kind per outcome"));
+        }
+        let mut encoded = Vec::with_capacity(outcomes.len());
+        for (outcome, answer) in outcomes.iter().zip(answers) {
+            let result = wire::operation_result(
+                &self.inner,
+                tenant,
+                &outcome.inner,
+                answer,
+                committed_later,
+            );
+            encoded.push(result.map(|bytes| PyBytes::new(py, &bytes)));
+        }
+        Ok(encoded)
     }
 
     /// Expire every hold due at `now`; returns the expired reservation ids.

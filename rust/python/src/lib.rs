@@ -10,6 +10,7 @@ mod engine;
 mod outcome;
 mod rules;
 mod shared;
+mod wire;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;

@@ -76,7 +76,7 @@ fn json_to_python<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<B
 /// The answer to one request.
 #[pyclass(frozen, module = "holdfast._core")]
 pub struct Outcome {
-    inner: CoreOutcome,
+    pub(crate) inner: CoreOutcome,
 }
 
 impl From<CoreOutcome> for Outcome {
