@@ -55,31 +55,24 @@ SETTING_NAMES = (
     "retry_hint_ms",
 )
 
+# The store that commitments are durable in (the journal file, or Redis for
+# replicas): it must stop commitments within seconds and come back as quickly.
+_STORE: Mapping[str, int] = {
+    "failure_rate_threshold": 50,
+    "slow_call_rate_threshold": 80,
+    "slow_call_duration_ms": 1_000,
+    "sliding_window_size": 100,
+    "minimum_number_of_calls": 20,
+    "wait_in_open_ms": 5_000,
+    "permitted_calls_in_half_open": 5,
+    "retry_hint_ms": 1_000,
+}
+
 # holdfast's defaults per dependency. resilience4j's own (a minute in OPEN, 100
-# calls before judging) suit a remote service; a journal that cannot be
-# written must stop commitments within seconds and come back as quickly.
+# calls before judging) suit a remote service, not the store.
 DEFAULTS: Mapping[str, Mapping[str, int]] = {
-    JOURNAL: {
-        "failure_rate_threshold": 50,
-        "slow_call_rate_threshold": 80,
-        "slow_call_duration_ms": 1_000,
-        "sliding_window_size": 100,
-        "minimum_number_of_calls": 20,
-        "wait_in_open_ms": 5_000,
-        "permitted_calls_in_half_open": 5,
-        "retry_hint_ms": 1_000,
-    },
-    # The shared state: as the journal is for one process.
-    REDIS: {
-        "failure_rate_threshold": 50,
-        "slow_call_rate_threshold": 80,
-        "slow_call_duration_ms": 1_000,
-        "sliding_window_size": 100,
-        "minimum_number_of_calls": 20,
-        "wait_in_open_ms": 5_000,
-        "permitted_calls_in_half_open": 5,
-        "retry_hint_ms": 1_000,
-    },
+    JOURNAL: _STORE,
+    REDIS: _STORE,
     EVENTS: {
         "failure_rate_threshold": 50,
         "slow_call_rate_threshold": 100,
