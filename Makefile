@@ -11,7 +11,8 @@ RUNTIME_DEPS := "grpcio>=1.66" "grpcio-status>=1.66" "grpcio-health-checking>=1.
 	"grpcio-reflection>=1.66" "protobuf>=5.28" "prometheus-client>=0.20" "redis>=5"
 DEV_DEPS := "maturin>=1.7,<2" "pytest>=8" "pytest-asyncio>=0.24" "hypothesis>=6.100" \
 	"pytest-benchmark>=4" "ruff>=0.5" "mypy>=1.10" "grpcio-tools>=1.66" \
-	"mypy-protobuf>=3.6" "types-protobuf" "hdrhistogram>=0.10" "matplotlib>=3.8" "tqdm>=4.66"
+	"mypy-protobuf>=3.6" "types-protobuf" "hdrhistogram>=0.10" "matplotlib>=3.8" "tqdm>=4.66" \
+	"cryptography>=42"
 PROTOS := $(shell find proto -name '*.proto')
 PROTO_STAMP := python/holdfast/v1/inventory_pb2.py
 # The extension is rebuilt whenever a Rust file or a manifest changes.

@@ -2,8 +2,9 @@
 
 The defaults run out of the box: plaintext on loopback, state in an SQLite
 file (``holdfast.db`` in the working directory; ``--in-memory`` for none). A
-listen address off this machine is refused unless ``--insecure`` says so
-explicitly, because there is no TLS yet and identities travel in metadata.
+listen address off this machine is refused in plaintext unless ``--insecure``
+says so explicitly: off loopback the gRPC port serves TLS (``tls_cert_file``,
+``tls_key_file``; with ``tls_client_ca_file``, mutual TLS; docs/tls.md).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import dataclasses
 import ipaddress
 import os
+import ssl
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True, slots=True)
 class Settings:
     listen: str = "127.0.0.1:50051"
-    # Plaintext off loopback: only when asked for by name (TLS comes later).
+    # Plaintext off loopback: only when asked for by name (else TLS, below).
     insecure: bool = False
     # Seconds between expiry sweeps; requests also expire what is due first.
     sweep_interval: float = 1.0
@@ -96,6 +98,12 @@ class Settings:
     audit_interval_seconds: float = 300.0
     # Accept OperationsService.InjectFault (drills, tests); never in production.
     fault_injection: bool = False
+    # TLS for the gRPC port (see docs/tls.md): the server's certificate chain
+    # and key (PEM), both or neither. With a client CA, every caller must
+    # present a certificate it signed (mutual TLS).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_client_ca_file: str = ""
 
     @property
     def host(self) -> str:
@@ -163,6 +171,9 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "events_sink": str,
     "audit_interval_seconds": float,
     "fault_injection": lambda v: v if isinstance(v, bool) else _boolean(str(v)),
+    "tls_cert_file": str,
+    "tls_key_file": str,
+    "tls_client_ca_file": str,
 }
 _NAMES = tuple(f.name for f in dataclasses.fields(Settings))
 assert set(_PARSERS) == set(_NAMES), "every setting needs a parser"
@@ -216,6 +227,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events-sink", metavar="PATH", default=s)
     parser.add_argument("--audit-interval-seconds", metavar="SECONDS", type=float, default=s)
     parser.add_argument("--fault-injection", action="store_true", default=s)
+    parser.add_argument(
+        "--tls-cert-file", metavar="PEM", default=s, help="serve TLS: certificate chain"
+    )
+    parser.add_argument("--tls-key-file", metavar="PEM", default=s, help="serve TLS: private key")
+    parser.add_argument(
+        "--tls-client-ca-file",
+        metavar="PEM",
+        default=s,
+        help="require client certificates signed by this CA (mutual TLS)",
+    )
     parser.add_argument(
         "--metrics-listen",
         metavar="HOST:PORT",
@@ -296,10 +317,12 @@ def is_loopback(host: str) -> bool:
 
 def validate(settings: Settings) -> None:
     host, _ = split_listen(settings.listen)
-    if not settings.insecure and not is_loopback(host):
+    _validate_tls(settings)
+    if not settings.insecure and not tls_enabled(settings) and not is_loopback(host):
         raise ConfigError(
-            f"refusing to listen on {settings.listen} in plaintext: TLS is not available yet, "
-            "so only loopback addresses (127.0.0.1, ::1, localhost) are allowed; "
+            f"refusing to listen on {settings.listen} in plaintext: off loopback "
+            "(127.0.0.1, ::1, localhost) the gRPC port needs TLS (tls_cert_file and "
+            "tls_key_file, flags --tls-cert-file and --tls-key-file); "
             "pass --insecure (or HOLDFAST_INSECURE=1) to accept plaintext on this address"
         )
     if settings.metrics_listen:
@@ -371,3 +394,60 @@ def _validate_operations(settings: Settings) -> None:
         raise ConfigError("feasibility_when_unavailable must be refuse or accept_unverified")
     if settings.audit_interval_seconds < 0:
         raise ConfigError("audit_interval_seconds must not be negative")
+
+
+def tls_enabled(settings: Settings) -> bool:
+    """Whether the gRPC port serves TLS (both files are then set: see validate)."""
+    return bool(settings.tls_cert_file)
+
+
+def _readable(name: str, path: str) -> None:
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except OSError as e:
+        raise ConfigError(f"{name} {path}: cannot read it: {e.strerror or e}") from None
+
+
+def _validate_tls(settings: Settings) -> None:
+    """Both or neither of the server's certificate and key; every file given
+    readable PEM; the key the certificate's. Checked with the standard
+    library's ssl module, which reads the same PEM as gRPC."""
+    cert, key, client_ca = (
+        settings.tls_cert_file,
+        settings.tls_key_file,
+        settings.tls_client_ca_file,
+    )
+    if bool(cert) != bool(key):
+        raise ConfigError(
+            "tls_cert_file and tls_key_file go together: set both to serve TLS, or neither"
+        )
+    if client_ca and not cert:
+        raise ConfigError(
+            "tls_client_ca_file needs tls_cert_file and tls_key_file: "
+            "client certificates are asked for only over TLS"
+        )
+    if not cert:
+        return
+    _readable("tls_cert_file", cert)
+    _readable("tls_key_file", key)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key)
+    except ssl.SSLError as e:
+        if "KEY_VALUES_MISMATCH" in str(e) or "key values mismatch" in str(e):
+            raise ConfigError(
+                f"tls_key_file {key} is not the key of the certificate in tls_cert_file {cert}"
+            ) from None
+        raise ConfigError(
+            f"tls_cert_file {cert} / tls_key_file {key}: not a PEM certificate chain "
+            f"and its private key ({e.reason or e})"
+        ) from None
+    if client_ca:
+        _readable("tls_client_ca_file", client_ca)
+        try:
+            context.load_verify_locations(cafile=client_ca)
+        except ssl.SSLError as e:
+            raise ConfigError(
+                f"tls_client_ca_file {client_ca}: not PEM CA certificates ({e.reason or e})"
+            ) from None

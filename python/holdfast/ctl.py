@@ -119,6 +119,15 @@ def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
         default=default(DEFAULT_CTL_TIMEOUT),
         help=f"seconds for the call, retries included (default {DEFAULT_CTL_TIMEOUT:g})",
     )
+    # TLS (docs/tls.md): any of these connects over TLS instead of plaintext.
+    for flag, env, text in (
+        ("--tls-ca", "HOLDFAST_TLS_CA", "PEM file of the CA that signed the server's certificate"),
+        ("--tls-cert", "HOLDFAST_TLS_CERT", "PEM file of this client's certificate (mutual TLS)"),
+        ("--tls-key", "HOLDFAST_TLS_KEY", "PEM file of this client's private key (mutual TLS)"),
+    ):
+        group.add_argument(
+            flag, metavar="PEM", default=default(os.environ.get(env)), help=f"{text} (env {env})"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -568,7 +577,13 @@ def main(argv: list[str]) -> int:
     code = EXIT_OK
     try:
         client = OperationsClient(
-            args.target, tenant=args.tenant, actor=actor, timeout=args.timeout
+            args.target,
+            tenant=args.tenant,
+            actor=actor,
+            timeout=args.timeout,
+            tls_ca=args.tls_ca,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
         )
         with client:
             if args.command == "watch":  # a stream, printed as it arrives
@@ -585,6 +600,9 @@ def main(argv: list[str]) -> int:
         return exit_code_for(error)
     except ValueError as error:  # a value the client cannot send (e.g. a bad time)
         print(f"holdfast ctl: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as error:  # a TLS file
+        print(f"holdfast ctl: cannot read {error.filename}: {error.strerror}", file=sys.stderr)
         return EXIT_USAGE
     if args.json and isinstance(answer, Message):
         print(json_format.MessageToJson(answer, always_print_fields_with_no_presence=True))

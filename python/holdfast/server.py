@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 
 from holdfast import InvariantViolation, audit, clock
 from holdfast.breakers import EVENTS, FEASIBILITY, JOURNAL, REDIS, Breakers, Change, parse_overrides
-from holdfast.config import Settings, split_listen
+from holdfast.config import Settings, split_listen, tls_enabled
 from holdfast.errors import Refusal
 from holdfast.feasibility import FeasibilityCheck
 from holdfast.interceptors import Activity, CallInterceptor
@@ -296,6 +296,31 @@ async def start_metrics(
     return endpoint, f"http://{shown}:{bound}/metrics", None
 
 
+def bind(server: grpc.aio.Server, settings: Settings) -> int:
+    """Add the listening port, in TLS when the settings give a certificate
+    (and mutual TLS, client certificates required, with a client CA); the
+    port bound. Raises OSError when a TLS file cannot be read."""
+    if not tls_enabled(settings):
+        return int(server.add_insecure_port(settings.listen))
+    with open(settings.tls_key_file, "rb") as key, open(settings.tls_cert_file, "rb") as cert:
+        pair = (key.read(), cert.read())
+    client_ca = None
+    if settings.tls_client_ca_file:
+        with open(settings.tls_client_ca_file, "rb") as ca:
+            client_ca = ca.read()
+    credentials = grpc.ssl_server_credentials(
+        [pair], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
+    return int(server.add_secure_port(settings.listen, credentials))
+
+
+def describe_tls(settings: Settings) -> str:
+    """How the gRPC port is served: "plaintext", "tls" or "mtls"."""
+    if not tls_enabled(settings):
+        return "plaintext"
+    return "mtls" if settings.tls_client_ca_file else "tls"
+
+
 async def serve(settings: Settings) -> int:
     try:
         # The settings' syntax was checked when loaded; the values, by the core here.
@@ -327,7 +352,11 @@ async def serve(settings: Settings) -> int:
     metrics.watch(ledger.census, ledger.journal_state, lambda: interceptor.activity.running)
     server, servicer = build(settings, ledger, health, interceptor, breakers, metrics, rule_store)
     try:
-        port = server.add_insecure_port(settings.listen)
+        port = bind(server, settings)
+    except OSError as e:  # a TLS file gone or unreadable since the settings were checked
+        log.error(f"holdfast serve: cannot read the TLS files: {e}")
+        await ledger.close()
+        return 2
     except RuntimeError as e:
         log.error(f"cannot listen on {settings.listen}: {e}", extra=fields(listen=settings.listen))
         await ledger.close()
@@ -342,13 +371,15 @@ async def serve(settings: Settings) -> int:
     follower = asyncio.create_task(follow_readiness(readiness, health))
     poller = asyncio.create_task(poll_breakers(breakers))
     listen = f"{settings.listen.rpartition(':')[0]}:{port}"
+    tls = describe_tls(settings)
     state, facts = describe_state(settings, ledger)
     scraped = f"; metrics on {metrics_url}" if metrics_url else "; no metrics endpoint"
     log.info(
-        f"holdfast listening on {listen}; {state}{scraped}",
+        f"holdfast listening on {listen} ({tls}); {state}{scraped}",
         extra=fields(
             listen=listen,
             port=port,
+            tls=tls,
             metrics_url=metrics_url,
             **facts,
             durable=ledger.durable,

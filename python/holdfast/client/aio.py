@@ -7,6 +7,7 @@ for what each does.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
@@ -23,6 +24,7 @@ from holdfast.client.calls import (
     channel_options,
     error_from_rpc_error,
     identity_metadata,
+    tls_credentials,
 )
 from holdfast.client.requests import DayLike, LineLike, TimeLike
 from holdfast.client.retry import RetryPolicy
@@ -53,12 +55,16 @@ class AsyncClient:
         retry: RetryPolicy | None = None,
         credentials: grpc.ChannelCredentials | None = None,
         options: ChannelOptions = (),
+        tls_ca: str | os.PathLike[str] | None = None,
+        tls_cert: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
     ) -> None:
         self.target = target
         self.timeout = timeout
         self.retry = retry if retry is not None else RetryPolicy()
         self._metadata = identity_metadata(tenant, actor)
         opts = channel_options(options)
+        credentials = tls_credentials(credentials, tls_ca, tls_cert, tls_key)
         self._channel: Any = (
             grpc.aio.insecure_channel(target, options=opts)
             if credentials is None

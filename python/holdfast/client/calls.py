@@ -8,6 +8,7 @@ here and in ``retry.py``, once.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -33,6 +34,7 @@ __all__ = [
     "channel_options",
     "error_from_rpc_error",
     "identity_metadata",
+    "tls_credentials",
 ]
 
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -57,6 +59,40 @@ def channel_options(extra: ChannelOptions = ()) -> list[tuple[str, Any]]:
     """The client's channel options; the caller's ``extra`` win over the defaults."""
     given = {name for name, _ in extra}
     return [option for option in _RECONNECT_OPTIONS if option[0] not in given] + list(extra)
+
+
+def tls_credentials(
+    credentials: grpc.ChannelCredentials | None,
+    tls_ca: str | os.PathLike[str] | None,
+    tls_cert: str | os.PathLike[str] | None,
+    tls_key: str | os.PathLike[str] | None,
+) -> grpc.ChannelCredentials | None:
+    """The channel's TLS credentials: ``credentials`` as given, or made from
+    PEM files (``tls_ca`` the CA that signed the server's certificate, None:
+    the system's roots; ``tls_cert`` and ``tls_key`` this client's
+    certificate for mutual TLS), or None for plaintext when nothing is given.
+    Raises ValueError on a contradiction, OSError when a file cannot be read."""
+    files = (tls_ca, tls_cert, tls_key)
+    if credentials is not None:
+        if any(f is not None for f in files):
+            raise ValueError("give either credentials or tls_ca/tls_cert/tls_key, not both")
+        return credentials
+    if (tls_cert is None) != (tls_key is None):
+        raise ValueError("tls_cert and tls_key go together (the client's certificate and key)")
+    if all(f is None for f in files):
+        return None
+
+    def read(path: str | os.PathLike[str] | None) -> bytes | None:
+        if path is None:
+            return None
+        with open(path, "rb") as f:
+            return f.read()
+
+    return grpc.ssl_channel_credentials(
+        root_certificates=read(tls_ca),
+        private_key=read(tls_key),
+        certificate_chain=read(tls_cert),
+    )
 
 
 def identity_metadata(tenant: str | None, actor: str | None) -> Metadata:

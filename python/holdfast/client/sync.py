@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Iterator
 from types import TracebackType
@@ -19,6 +20,7 @@ from holdfast.client.calls import (
     channel_options,
     error_from_rpc_error,
     identity_metadata,
+    tls_credentials,
 )
 from holdfast.client.requests import DayLike, LineLike, TimeLike
 from holdfast.client.retry import RetryPolicy
@@ -46,8 +48,13 @@ class Client:
         timeout: seconds for a whole call, retries included, unless the call
             passes its own ``timeout``.
         retry: when and how to retry transient failures.
-        credentials: TLS credentials; None connects in plaintext.
+        credentials: TLS credentials; None connects in plaintext unless
+            ``tls_ca``/``tls_cert``/``tls_key`` are given.
         options: extra gRPC channel options.
+        tls_ca: PEM file of the CA that signed the server's certificate
+            (TLS; alone, or None with ``tls_cert``: the system's roots).
+        tls_cert, tls_key: PEM files of this client's certificate and key,
+            for a server that requires client certificates (mutual TLS).
 
     Use it as a context manager, or call ``close()``.
     """
@@ -62,12 +69,16 @@ class Client:
         retry: RetryPolicy | None = None,
         credentials: grpc.ChannelCredentials | None = None,
         options: ChannelOptions = (),
+        tls_ca: str | os.PathLike[str] | None = None,
+        tls_cert: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
     ) -> None:
         self.target = target
         self.timeout = timeout
         self.retry = retry if retry is not None else RetryPolicy()
         self._metadata = identity_metadata(tenant, actor)
         opts = channel_options(options)
+        credentials = tls_credentials(credentials, tls_ca, tls_cert, tls_key)
         self._channel: Any = (
             grpc.insecure_channel(target, options=opts)
             if credentials is None
