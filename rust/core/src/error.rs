@@ -114,6 +114,18 @@ pub enum Rejection {
         cutoff: String,
         time_zone: String,
     },
+
+    #[error(
+        "tenant {tenant:?} may have at most {limit} {quota}; it has {used}, requested {requested}"
+    )]
+    QuotaExceeded {
+        tenant: String,
+        limit: u64,
+        used: u64,
+        requested: u64,
+        /// Which cap: "open_holds" or "held_units".
+        quota: String,
+    },
 }
 
 impl Rejection {
@@ -137,6 +149,7 @@ impl Rejection {
             Rejection::ChannelCapReached { .. } => ReasonCode::CHANNEL_CAP_REACHED,
             Rejection::CapacityExceeded { .. } => ReasonCode::CAPACITY_EXCEEDED,
             Rejection::CutoffMissed { .. } => ReasonCode::CUTOFF_MISSED,
+            Rejection::QuotaExceeded { .. } => ReasonCode::QUOTA_EXCEEDED,
         }
     }
 

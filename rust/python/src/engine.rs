@@ -42,6 +42,7 @@ fn config(
     idempotency_retention_ms: i64,
     node_id: u32,
     rule_version: String,
+    caps: (u64, u64),
 ) -> PyResult<Config> {
     if node_id > holdfast_core::ids::MAX_NODE_ID {
         return Err(PyValueError::new_err(format!(
@@ -60,19 +61,25 @@ fn config(
         idempotency_retention_ms,
         node_id,
         initial_rule_version: rule_version,
+        // 0: no cap.
+        tenant_max_open_holds: Some(caps.0).filter(|&cap| cap > 0),
+        tenant_max_held_units: Some(caps.1).filter(|&cap| cap > 0),
     })
 }
 
 #[pymethods]
 impl Engine {
     #[new]
-    #[pyo3(signature = (*, default_hold_ms=900_000, max_hold_ms=86_400_000, idempotency_retention_ms=86_400_000, node_id=0, rule_version="builtin-1".to_owned()))]
+    #[pyo3(signature = (*, default_hold_ms=900_000, max_hold_ms=86_400_000, idempotency_retention_ms=86_400_000, node_id=0, rule_version="builtin-1".to_owned(), tenant_max_open_holds=0, tenant_max_held_units=0))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         default_hold_ms: i64,
         max_hold_ms: i64,
         idempotency_retention_ms: i64,
         node_id: u32,
         rule_version: String,
+        tenant_max_open_holds: u64,
+        tenant_max_held_units: u64,
     ) -> PyResult<Self> {
         Ok(Engine {
             inner: CoreEngine::new(config(
@@ -81,19 +88,23 @@ impl Engine {
                 idempotency_retention_ms,
                 node_id,
                 rule_version,
+                (tenant_max_open_holds, tenant_max_held_units),
             )?),
         })
     }
 
     /// Rebuild an engine from `snapshot()` bytes (configuration is not part of a snapshot).
     #[staticmethod]
-    #[pyo3(signature = (snapshot, *, default_hold_ms=900_000, max_hold_ms=86_400_000, idempotency_retention_ms=86_400_000, node_id=0))]
+    #[pyo3(signature = (snapshot, *, default_hold_ms=900_000, max_hold_ms=86_400_000, idempotency_retention_ms=86_400_000, node_id=0, tenant_max_open_holds=0, tenant_max_held_units=0))]
+    #[allow(clippy::too_many_arguments)]
     fn restore(
         snapshot: &[u8],
         default_hold_ms: i64,
         max_hold_ms: i64,
         idempotency_retention_ms: i64,
         node_id: u32,
+        tenant_max_open_holds: u64,
+        tenant_max_held_units: u64,
     ) -> PyResult<Self> {
         let config = config(
             default_hold_ms,
@@ -101,6 +112,7 @@ impl Engine {
             idempotency_retention_ms,
             node_id,
             String::from("restored"),
+            (tenant_max_open_holds, tenant_max_held_units),
         )?;
         CoreEngine::restore(config, snapshot)
             .map(|inner| Engine { inner })

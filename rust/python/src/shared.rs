@@ -2,8 +2,9 @@
 //!
 //! Objects are named as the store keys them: `p:SKU\x1fLOCATION` for a
 //! position, `r:ID` for a reservation, `c:LOCATION` for a location's pick
-//! capacity, `s:SKU` for the set of a SKU's positions and `rules` for the
-//! active rule-set version.
+//! capacity, `s:SKU` for the set of a SKU's positions, `t:TENANT` for a
+//! tenant's holds (the tenant caps) and `rules` for the active rule-set
+//! version.
 
 use holdfast_core::engine::{Object, Plan};
 use holdfast_core::event::Event;
@@ -17,6 +18,7 @@ pub fn object_name(object: &Object) -> String {
         Object::Capacity { location } => format!("c:{location}"),
         Object::Sku { sku } => format!("s:{sku}"),
         Object::Rules => "rules".to_owned(),
+        Object::Tenant { tenant } => format!("t:{tenant}"),
     }
 }
 

@@ -65,6 +65,7 @@ impl Engine {
             } => {
                 let slot = known_slot.unwrap_or_else(|| self.existing_slot(reservation_id));
                 let from = self.reservations[slot as usize].state();
+                let held = self.held_by(slot);
                 for m in moves {
                     let change = LineChange {
                         quantity: m.quantity,
@@ -80,6 +81,7 @@ impl Engine {
                         position.received_at = Some(event.at);
                     }
                 }
+                self.track_tenant_holds(slot, held);
                 self.record_history(slot, event, *action, Some(from));
                 Some(Subject::Reservation(slot))
             }
@@ -90,6 +92,7 @@ impl Engine {
             } => {
                 let slot = known_slot.unwrap_or_else(|| self.existing_slot(reservation_id));
                 let from = self.reservations[slot as usize].state();
+                let held = self.held_by(slot);
                 for m in moves {
                     let promised = if m.to == LineState::Allocated {
                         promised
@@ -107,6 +110,7 @@ impl Engine {
                     };
                     self.move_line(slot, m.line, change, event.at);
                 }
+                self.track_tenant_holds(slot, held);
                 self.record_history(slot, event, Action::Allocate, Some(from));
                 Some(Subject::Reservation(slot))
             }
@@ -234,7 +238,40 @@ impl Engine {
         });
         self.expiry.push(Reverse((expires_at, slot)));
         self.minted += 1;
+        self.track_tenant_holds(slot, (false, 0));
         slot
+    }
+
+    /// Whether a reservation is an open hold, and the units it holds.
+    fn held_by(&self, slot: ReservationSlot) -> (bool, u64) {
+        let reservation = &self.reservations[slot as usize];
+        let units = reservation
+            .lines
+            .iter()
+            .filter(|line| line.state == LineState::Reserved)
+            .map(|line| line.quantity)
+            .sum();
+        (units > 0, units)
+    }
+
+    /// Keep the tenant caps' index in step with a reservation that held
+    /// `before` (open, units) and holds what it holds now.
+    fn track_tenant_holds(&mut self, slot: ReservationSlot, before: (bool, u64)) {
+        let after = self.held_by(slot);
+        if after == before {
+            return;
+        }
+        let tenant = self.reservations[slot as usize].tenant;
+        let holds = self.tenant_holds.entry(tenant).or_default();
+        holds.open_holds = (holds.open_holds + u64::from(after.0))
+            .checked_sub(u64::from(before.0))
+            .expect("a tenant closes only holds it opened");
+        holds.held_units = (holds.held_units + after.1)
+            .checked_sub(before.1)
+            .expect("a tenant gives back only units it held");
+        if *holds == super::TenantHolds::default() {
+            self.tenant_holds.remove(&tenant);
+        }
     }
 
     /// Move units of one line to another state, splitting the line when only

@@ -40,6 +40,7 @@ impl Engine {
             } => self.decide_reserve(
                 rules,
                 now,
+                tenant,
                 order_ref,
                 channel,
                 lines,
@@ -188,6 +189,7 @@ impl Engine {
         &self,
         rules: &RuleSet,
         now: i64,
+        tenant: &str,
         order_ref: &str,
         channel: &str,
         lines: &[LineRequest],
@@ -267,6 +269,7 @@ impl Engine {
             }
             first_shortage = Some(shortage);
         }
+        self.check_quota(tenant, &placed)?;
         let hold_ms = if hold_seconds == 0 {
             holds.default_ms
         } else {

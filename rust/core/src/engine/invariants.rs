@@ -7,7 +7,8 @@
 //!   an open exception means available is negative;
 //! - every line has units, every reservation has history;
 //! - the indexes agree with what they index (positions, reservations, the
-//!   channel-cap units and the pick capacity promised per location and day).
+//!   channel-cap units, the pick capacity promised per location and day, and
+//!   the holds and units each tenant holds).
 
 use super::Engine;
 
@@ -77,6 +78,9 @@ impl Engine {
         ship_capacity.retain(|_, units| *units > 0);
         if ship_capacity != self.ship_capacity_from_lines() {
             return Err("the pick-capacity index disagrees with the promised lines".to_owned());
+        }
+        if self.tenant_holds != self.tenant_holds_from_lines() {
+            return Err("the tenant-cap index disagrees with the held lines".to_owned());
         }
         if !self.symbols.is_valid(self.rule_version) {
             return Err("rule version names no symbol".to_owned());

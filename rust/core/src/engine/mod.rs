@@ -20,6 +20,7 @@ mod expiry;
 mod invariants;
 mod placement;
 mod propose;
+mod quota;
 mod rule_sets;
 mod snapshot;
 mod validate;
@@ -57,6 +58,14 @@ pub use view::{HistoryView, LineView, PositionView, ReservationView};
 /// Units promised per (location, local ship date).
 type ShipCapacity = HashMap<(Sym, crate::ship_date::ShipDate), u64>;
 
+/// What one tenant holds now: reservations with a line still RESERVED, and
+/// the units in those lines (for the tenant caps).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TenantHolds {
+    pub open_holds: u64,
+    pub held_units: u64,
+}
+
 /// The actor named on changes the engine makes by itself (expiry, retention).
 pub const SYSTEM_ACTOR: &str = "holdfast";
 
@@ -74,6 +83,11 @@ pub struct Config {
     pub node_id: u32,
     /// The rule-set version a fresh engine starts with.
     pub initial_rule_version: String,
+    /// Most holds one tenant may have open at once (`None`: no cap).
+    pub tenant_max_open_holds: Option<u64>,
+    /// Most units one tenant may hold (reserved, not yet allocated) at once
+    /// (`None`: no cap).
+    pub tenant_max_held_units: Option<u64>,
 }
 
 impl Default for Config {
@@ -84,6 +98,8 @@ impl Default for Config {
             idempotency_retention_ms: 24 * 60 * 60 * 1000,
             node_id: 0,
             initial_rule_version: "builtin-1".to_owned(),
+            tenant_max_open_holds: None,
+            tenant_max_held_units: None,
         }
     }
 }
@@ -147,6 +163,9 @@ pub struct Engine {
     /// Units promised to ship from each location on each local day (for
     /// daily pick capacity); derived from the lines, not snapshotted.
     ship_capacity: ShipCapacity,
+    /// Open holds and held units per tenant (for the tenant caps); derived
+    /// from the reservations, not snapshotted.
+    tenant_holds: HashMap<Sym, TenantHolds>,
     next_seq: u64,
     /// Reservation ids minted so far (the counter in each new id).
     minted: u64,
@@ -185,6 +204,7 @@ impl Engine {
             shadow_decisions: 0,
             channel_units: HashMap::new(),
             ship_capacity: ShipCapacity::new(),
+            tenant_holds: HashMap::new(),
             next_seq: 1,
             minted: 0,
             journal: Vec::new(),

@@ -43,6 +43,11 @@ pub enum Object {
     },
     /// Which rule-set version decides.
     Rules,
+    /// A tenant's open holds and held units: changed by every event that
+    /// changes them, read by reserves while a tenant cap is configured.
+    Tenant {
+        tenant: Arc<str>,
+    },
 }
 
 /// How committing an event changes one position's buckets.
@@ -275,6 +280,15 @@ impl Engine {
                 }
                 let id = *reservation_id;
                 plan.unchanged.push(Object::Reservation(id));
+                let tenant = Object::Tenant {
+                    tenant: event.tenant.clone(),
+                };
+                if self.tenant_capped() {
+                    // The caps count the tenant's holds across reservations.
+                    plan.unchanged.push(tenant);
+                } else {
+                    plan.touched.push(tenant);
+                }
                 plan.reservation = Some((id, event.tenant.clone(), LineState::Reserved));
                 plan.expiry = Some((id, Some(*expires_at)));
             }
@@ -369,6 +383,11 @@ impl Engine {
                 // read is still as it was, so a refusal is never stale.
                 if let Some(command) = command {
                     self.read_by(command, &mut plan.unchanged);
+                    if matches!(command, Command::Reserve { .. }) && self.tenant_capped() {
+                        plan.unchanged.push(Object::Tenant {
+                            tenant: event.tenant.clone(),
+                        });
+                    }
                 }
             }
             Change::KeysPurged { .. } => {}
@@ -435,6 +454,15 @@ impl Engine {
                 // Units leaving a promised state change the day's count.
                 let location = self.location_name(line.position).clone();
                 push_once(&mut plan.touched, Object::Capacity { location });
+            }
+            if state == LineState::Reserved && m.to != LineState::Reserved {
+                // Units leaving a hold give the tenant's quota back.
+                push_once(
+                    &mut plan.touched,
+                    Object::Tenant {
+                        tenant: self.tenant_name(reservation),
+                    },
+                );
             }
             if m.quantity >= units {
                 lines[m.line as usize].0 = m.to;

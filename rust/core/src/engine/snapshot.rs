@@ -109,6 +109,7 @@ impl Engine {
         engine.rebuild_expiry();
         engine.rebuild_channel_units();
         engine.rebuild_ship_capacity();
+        engine.rebuild_tenant_holds();
         engine.check_invariants().map_err(SnapshotError::Corrupt)?;
         Ok(engine)
     }
