@@ -32,9 +32,13 @@ class Pki:
     client: Pair  # signed by ``ca``; CN CLIENT_CN
     rogue_client: Pair  # signed by another CA; CN CLIENT_CN too
     other_key: Path  # a key that belongs to no certificate here
+    warehouse: Pair  # signed by ``ca``; CN WAREHOUSE_CN
+    stranger: Pair  # signed by ``ca``; CN STRANGER_CN, in no credentials file
 
 
 CLIENT_CN = "storefront-eu"
+WAREHOUSE_CN = "dc-1.warehouse.example"
+STRANGER_CN = "nobody.example"
 
 
 def _name(cn: str) -> x509.Name:
@@ -131,12 +135,15 @@ def make_pki(directory: Path) -> Pki:
         ExtendedKeyUsageOID.SERVER_AUTH,
         [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
     )
-    client = _leaf(CLIENT_CN, ca, ExtendedKeyUsageOID.CLIENT_AUTH)
-    rogue = _leaf(CLIENT_CN, other_ca, ExtendedKeyUsageOID.CLIENT_AUTH)
+    client_auth = ExtendedKeyUsageOID.CLIENT_AUTH
+    client = _leaf(CLIENT_CN, ca, client_auth)
+    rogue = _leaf(CLIENT_CN, other_ca, client_auth)
     return Pki(
         ca=_write_cert(ca[0], directory / "ca.pem"),
         server=_pair(server, directory, "server"),
         client=_pair(client, directory, "client"),
         rogue_client=_pair(rogue, directory, "rogue-client"),
         other_key=_write_key(_key(), directory / "other.key"),
+        warehouse=_pair(_leaf(WAREHOUSE_CN, ca, client_auth), directory, "warehouse"),
+        stranger=_pair(_leaf(STRANGER_CN, ca, client_auth), directory, "stranger"),
     )
