@@ -31,14 +31,16 @@ def channel_credentials(pki: Pki, client: Pair | None = None) -> grpc.ChannelCre
 
 
 class TlsServer(ServerProcess):
-    """An in-memory server on a free loopback port with the given TLS flags;
+    """A server on a free loopback port with the given TLS flags (in memory
+    unless they name a ``--database``);
     SERVING is awaited over TLS (with the good client certificate for mTLS)."""
 
     def __init__(self, log_path: Path, pki: Pki, *flags: str, client: Pair | None) -> None:
         super().__init__(log_path, free_port(), health_service=SERVICE, stdout_to_log=False)
         self.pki = pki
         self.client = client
-        self.args = ["--listen", self.target, "--in-memory", *flags]
+        store = [] if "--database" in flags else ["--in-memory"]
+        self.args = ["--listen", self.target, *store, *flags]
 
     def start(self) -> TlsServer:
         self.launch(serve_command(*self.args))
