@@ -1,6 +1,7 @@
 """``python -m holdfast``: ``serve`` runs the gRPC server, ``ctl`` the operator CLI,
 ``fake-feasibility`` a stand-in feasibility check for tests and drills,
-``loadtest`` the load generator."""
+``loadtest`` the load generator, ``hash-token`` the credentials file's line
+for a bearer token."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
             # stdout at nothing so the interpreter's final flush stays quiet.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
+    if argv and argv[0] == "hash-token":
+        return _hash_token(argv[1:])
     if argv and argv[0] == "loadtest":
         # A client too, in its own process: imported only when asked for.
         from holdfast import loadtest
@@ -39,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     config.add_arguments(serve)
     commands.add_parser("ctl", help="inspect and operate a running server (see ctl --help)")
     commands.add_parser("loadtest", help="load a server and check it (see loadtest --help)")
+    commands.add_parser(
+        "hash-token", help="read a bearer token on stdin, print its sha256 line for auth_file"
+    )
     fake = commands.add_parser(
         "fake-feasibility", help="a stand-in feasibility check for tests and drills"
     )
@@ -51,6 +57,26 @@ def main(argv: list[str] | None = None) -> int:
     args = vars(namespace)
     args.pop("command")
     return _serve(args)
+
+
+def _hash_token(argv: list[str]) -> int:
+    """Read one token from stdin (never from the command line, where other
+    users and the shell history would see it); print ``sha256 = "HEX"``."""
+    if argv:
+        print(
+            "holdfast hash-token: takes no arguments; give the token on stdin, e.g.\n"
+            '  printf %s "$TOKEN" | python -m holdfast hash-token',
+            file=sys.stderr,
+        )
+        return 2
+    token = sys.stdin.readline().strip()
+    if not token:
+        print("holdfast hash-token: no token on stdin", file=sys.stderr)
+        return 2
+    from holdfast.auth import token_digest
+
+    print(f'sha256 = "{token_digest(token)}"')
+    return 0
 
 
 def _serve(flags: dict[str, object]) -> int:

@@ -98,6 +98,11 @@ class Settings:
     audit_interval_seconds: float = 300.0
     # Accept OperationsService.InjectFault (drills, tests); never in production.
     fault_injection: bool = False
+    # The credentials file (TOML, see docs/auth.md): bearer tokens and client
+    # certificates mapped to principals (name, tenant, roles). "" serves every
+    # caller anonymously, with the tenant it names: only on loopback or with
+    # --insecure.
+    auth_file: str = ""
     # TLS for the gRPC port (see docs/tls.md): the server's certificate chain
     # and key (PEM), both or neither. With a client CA, every caller must
     # present a certificate it signed (mutual TLS).
@@ -171,6 +176,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "events_sink": str,
     "audit_interval_seconds": float,
     "fault_injection": lambda v: v if isinstance(v, bool) else _boolean(str(v)),
+    "auth_file": str,
     "tls_cert_file": str,
     "tls_key_file": str,
     "tls_client_ca_file": str,
@@ -227,6 +233,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events-sink", metavar="PATH", default=s)
     parser.add_argument("--audit-interval-seconds", metavar="SECONDS", type=float, default=s)
     parser.add_argument("--fault-injection", action="store_true", default=s)
+    parser.add_argument(
+        "--auth-file",
+        metavar="TOML",
+        default=s,
+        help="credentials: tokens and client certificates with their tenant and roles",
+    )
     parser.add_argument(
         "--tls-cert-file", metavar="PEM", default=s, help="serve TLS: certificate chain"
     )
@@ -317,6 +329,13 @@ def is_loopback(host: str) -> bool:
 
 def validate(settings: Settings) -> None:
     host, _ = split_listen(settings.listen)
+    if not settings.auth_file and not settings.insecure and not is_loopback(host):
+        raise ConfigError(
+            f"refusing to serve {settings.listen} without credentials: auth_file is not set "
+            "(flag --auth-file, env HOLDFAST_AUTH_FILE), so every caller would be anonymous "
+            "with every role; set auth_file (docs/auth.md), listen on loopback, or pass "
+            "--insecure (HOLDFAST_INSECURE=1) to accept anonymous callers on this address"
+        )
     _validate_tls(settings)
     if not settings.insecure and not tls_enabled(settings) and not is_loopback(host):
         raise ConfigError(

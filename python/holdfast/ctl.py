@@ -11,6 +11,9 @@ reached (or did not answer in time).
 
 The operator's commands (breakers, audit, overrides, the operator log,
 reconcile) are in ``ctl_ops``; they act as ``--actor``, else as ``$USER``.
+
+A server with credentials (docs/auth.md) wants a bearer token: ctl sends the
+one in ``$HOLDFAST_TOKEN`` (there is no flag, which ``ps`` would show).
 """
 
 from __future__ import annotations
@@ -132,7 +135,9 @@ def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="holdfast ctl", description="Stock, holds and their history on a holdfast server."
+        prog="holdfast ctl",
+        description="Stock, holds and their history on a holdfast server.",
+        epilog="A server with credentials is sent the bearer token in $HOLDFAST_TOKEN.",
     )
     _global_options(parser, defaults=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -584,6 +589,8 @@ def main(argv: list[str]) -> int:
             tls_ca=args.tls_ca,
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
+            # A bearer token only from the environment: a flag would show it in `ps`.
+            token=os.environ.get("HOLDFAST_TOKEN") or None,
         )
         with client:
             if args.command == "watch":  # a stream, printed as it arrives

@@ -1,12 +1,16 @@
 """What every call gets, whatever its method: identity, a request id, a log line.
 
-:class:`CallInterceptor` reads the caller's tenant and actor from metadata
-(until authentication replaces them with verified identities), takes or
-mints the request id and returns it in the initial metadata, refuses a call
-whose deadline has already passed, and writes one JSON log line per call
-with its method, status code, reason, duration and request id (and, for a
-decision, its reservation, key and rule version). Servicers read the
-identity with :func:`current_call`.
+:class:`CallInterceptor` establishes who calls: with credentials
+(``auth_file``, :mod:`holdfast.auth`) the principal named by the bearer token
+or the client certificate, whose tenant and name the call takes whatever the
+metadata says (UNAUTHENTICATED without one, PERMISSION_DENIED outside its
+roles; health and reflection answer anyone); without, the tenant and actor
+the metadata names. It takes or mints the request id and returns it in the
+initial metadata, refuses a call whose deadline has already passed, and
+writes one JSON log line per call with its method, status code, reason,
+duration and request id (and, for a decision, its reservation, key and rule
+version), never the token. Servicers read the identity with
+:func:`current_call`.
 
 Two more things every call gets:
 
@@ -38,10 +42,11 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 # Module imports (not names): errors.py reads current_call from here.
-from holdfast import clock, errors
+from holdfast import auth, clock, errors
 from holdfast.logs import fields
 
 if TYPE_CHECKING:
+    from holdfast.auth import Authority, Principal
     from holdfast.breakers import Breakers
     from holdfast.metrics import Metrics
 
@@ -90,6 +95,8 @@ class Call:
     # A journal breaker permit taken for this call and not yet reported (the
     # ledger reports it when the call's decisions settle, else gives it back).
     journal_permit: bool = False
+    # Who the credentials say is calling (None: no auth_file, anonymous).
+    principal: Principal | None = None
 
 
 _current: ContextVar[Call] = ContextVar("holdfast_call")
@@ -132,15 +139,18 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         *,
         max_in_flight: int | None = None,
         breakers: Breakers | None = None,
+        authority: Authority | None = None,
     ) -> None:
         """``max_in_flight``: unary calls served at once (None: unbounded);
-        ``breakers``: whose degradation the trailer reports."""
+        ``breakers``: whose degradation the trailer reports; ``authority``:
+        who may call what (None: no credentials, every call anonymous)."""
         self.activity = Activity()
         self._metrics = metrics
         self._max_in_flight = max_in_flight
         self._degraded: Callable[[], str] = (
             (lambda: "") if breakers is None else (lambda: degraded_names(breakers))
         )
+        self._authority = authority
 
     async def intercept_service(
         self,
@@ -155,7 +165,9 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         metadata = {m.key: m.value for m in handler_call_details.invocation_metadata or ()}
         # Whether the answer is a stream: its length says nothing of latency.
         streaming = handler.unary_stream is not None or handler.stream_stream is not None
-        observe = _observer(method, metadata, self._metrics, streaming, self._degraded)
+        observe = _observer(
+            method, metadata, self._metrics, streaming, self._degraded, self._authority
+        )
         bound = None if method.startswith(UNBOUNDED_SERVICES) else self._max_in_flight
         if handler.unary_unary is not None:
             unary = _wrap(handler.unary_unary, observe, self.activity, bound)
@@ -216,7 +228,11 @@ def _observer(
     metrics: Metrics | None,
     streaming: bool,
     degraded: Callable[[], str],
+    authority: Authority | None = None,
 ) -> Observer:
+    # Health and reflection answer anyone; every other call needs an identity.
+    checked = authority if authority is not None and not auth.is_open(method) else None
+
     @asynccontextmanager
     async def observe(context: Any) -> AsyncIterator[Call]:
         call = Call(
@@ -240,6 +256,8 @@ def _observer(
                     "the deadline passed before the call ran",
                     degraded_trailer(call),
                 )
+            if checked is not None:
+                await _authenticate(call, checked, metadata, context)
             yield call
             trailer = degraded_trailer(call)
             if trailer:
@@ -276,6 +294,22 @@ def _observer(
                 log.info("call", extra=_line(call, code, seconds))
 
     return observe
+
+
+async def _authenticate(
+    call: Call, authority: Authority, metadata: dict[str, Any], context: Any
+) -> None:
+    """Make the call the principal's (its tenant and actor, whatever the
+    metadata says), or refuse it: UNAUTHENTICATED without a known identity,
+    PERMISSION_DENIED when its roles do not cover the method."""
+    principal = authority.identify(metadata, context)
+    if principal is None:
+        await errors.abort(context, auth.unauthenticated())
+    call.principal = principal
+    call.tenant = principal.tenant
+    call.actor = principal.name
+    if not principal.may(call.method):
+        await errors.abort(context, auth.permission_denied(principal, call.method))
 
 
 def _line(call: Call, code: str, seconds: float) -> dict[str, Any]:

@@ -155,6 +155,10 @@ class OperationsServicer(operations_pb2_grpc.OperationsServiceServicer):
             reason = _reason(request.reason)
             if not request.tenant:
                 raise Refusal.invalid("tenant", "must name the tenant that owns the reservation")
+            if current_call().principal is not None and request.tenant != current_call().tenant:
+                # An authenticated operator acts in its own tenant only; another
+                # tenant's reservation is not found, as anywhere else.
+                raise Refusal.reservation_not_found(request.reservation_id)
         except Refusal as refusal:
             await errors.abort(context, refusal)
         # The call acts in the reservation's tenant: the decision, its history

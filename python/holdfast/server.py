@@ -26,6 +26,7 @@ from grpc_reflection.v1alpha import reflection
 from redis.exceptions import RedisError
 
 from holdfast import InvariantViolation, audit, clock
+from holdfast.auth import Authority
 from holdfast.breakers import EVENTS, FEASIBILITY, JOURNAL, REDIS, Breakers, Change, parse_overrides
 from holdfast.config import Settings, split_listen, tls_enabled
 from holdfast.errors import Refusal
@@ -326,7 +327,9 @@ async def serve(settings: Settings) -> int:
         # The settings' syntax was checked when loaded; the values, by the core here.
         names = (JOURNAL, EVENTS, FEASIBILITY, *([REDIS] if settings.redis_url else []))
         breakers = Breakers(names, overrides=parse_overrides(settings.breakers))
-    except ValueError as e:
+        # Who may call what (holdfast.auth); None: every caller anonymous.
+        authority = Authority.load(settings.auth_file) if settings.auth_file else None
+    except ValueError as e:  # CredentialsError too: the message names the file and entry
         log.error(f"holdfast serve: {e}")
         return 2
     opened = await open_ledger(settings)
@@ -348,7 +351,9 @@ async def serve(settings: Settings) -> int:
     readiness = Readiness(breakers, ledger.durable, REDIS if settings.redis_url else JOURNAL)
     breakers.listen(readiness.on_breaker)
     health = HealthServicer()
-    interceptor = CallInterceptor(metrics, max_in_flight=settings.max_in_flight, breakers=breakers)
+    interceptor = CallInterceptor(
+        metrics, max_in_flight=settings.max_in_flight, breakers=breakers, authority=authority
+    )
     metrics.watch(ledger.census, ledger.journal_state, lambda: interceptor.activity.running)
     server, servicer = build(settings, ledger, health, interceptor, breakers, metrics, rule_store)
     try:

@@ -22,6 +22,7 @@ from holdfast import (
     MAX_BATCH,
     Outcome,
     Rejection,
+    auth,
     clock,
     convert,
     convert_events,
@@ -176,6 +177,11 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
                 # Not an operation at all: the batch is malformed, nothing is decided.
                 await errors.abort(context, refusal)
             kinds.append(kind)
+            # Each operation within the caller's roles, as its unary call would be.
+            denied = auth.operation_refusal(call.principal, kind)
+            if denied is not None:
+                results[index].error.CopyFrom(errors.status_of(denied))
+                continue
             build: ItemBuilder = convert.OPERATIONS[kind]
             try:
                 items.append(build(getattr(operation, kind), call.tenant, call.actor, now))
@@ -374,6 +380,9 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
     async def WatchEvents(
         self, request: pb.WatchEventsRequest, context: Context
     ) -> AsyncIterator[pb.Event]:
+        call = current_call()
+        # An authenticated caller sees its own tenant's events; anonymous, all.
+        tenant = call.tenant if call.principal is not None else None
         journal = await self._journal(context)
         next_seq = max(request.from_sequence, 1)
         # Read what is committed before asking for the oldest event: an event
@@ -395,8 +404,10 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
                 for row in page:
                     if row.seq != next_seq:
                         break  # the next page says what happened
-                    yield convert_events.event(row)
+                    event = convert_events.event(row)
                     next_seq += 1
+                    if tenant is None or event.tenant == tenant:
+                        yield event
             if self._feed_ended.is_set():
                 return  # drained: the consumer resumes from next_seq elsewhere or later
             await self._until_committed_or_drained(next_seq - 1)

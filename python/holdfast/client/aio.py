@@ -58,11 +58,12 @@ class AsyncClient:
         tls_ca: str | os.PathLike[str] | None = None,
         tls_cert: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
+        token: str | None = None,
     ) -> None:
         self.target = target
         self.timeout = timeout
         self.retry = retry if retry is not None else RetryPolicy()
-        self._metadata = identity_metadata(tenant, actor)
+        self._metadata = identity_metadata(tenant, actor, token)
         opts = channel_options(options)
         credentials = tls_credentials(credentials, tls_ca, tls_cert, tls_key)
         self._channel: Any = (

@@ -41,6 +41,7 @@ DEFAULT_TARGET = "127.0.0.1:50051"
 DEFAULT_TIMEOUT = 10.0
 TENANT_KEY = "x-holdfast-tenant"
 ACTOR_KEY = "x-holdfast-actor"
+AUTHORIZATION_KEY = "authorization"
 
 Metadata = tuple[tuple[str, str], ...]
 ChannelOptions = Sequence[tuple[str, Any]]
@@ -95,9 +96,13 @@ def tls_credentials(
     )
 
 
-def identity_metadata(tenant: str | None, actor: str | None) -> Metadata:
-    """Metadata naming the tenant and actor; absent ones take the server's defaults."""
+def identity_metadata(tenant: str | None, actor: str | None, token: str | None = None) -> Metadata:
+    """Metadata naming the tenant and actor (absent ones take the server's
+    defaults; a server with credentials takes both from the token's principal
+    instead) and the bearer token, when given."""
     pairs: list[tuple[str, str]] = []
+    if token is not None:
+        pairs.append((AUTHORIZATION_KEY, f"Bearer {token}"))
     if tenant is not None:
         pairs.append((TENANT_KEY, tenant))
     if actor is not None:

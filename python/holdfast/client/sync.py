@@ -55,6 +55,9 @@ class Client:
             (TLS; alone, or None with ``tls_cert``: the system's roots).
         tls_cert, tls_key: PEM files of this client's certificate and key,
             for a server that requires client certificates (mutual TLS).
+        token: bearer token, sent as ``authorization: Bearer <token>`` on
+            every call; a server with credentials (``auth_file``) then takes
+            the tenant and actor from the token's principal.
 
     Use it as a context manager, or call ``close()``.
     """
@@ -72,11 +75,12 @@ class Client:
         tls_ca: str | os.PathLike[str] | None = None,
         tls_cert: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
+        token: str | None = None,
     ) -> None:
         self.target = target
         self.timeout = timeout
         self.retry = retry if retry is not None else RetryPolicy()
-        self._metadata = identity_metadata(tenant, actor)
+        self._metadata = identity_metadata(tenant, actor, token)
         opts = channel_options(options)
         credentials = tls_credentials(credentials, tls_ca, tls_cert, tls_key)
         self._channel: Any = (
