@@ -218,6 +218,8 @@ class Engine:
         idempotency_retention_ms: int = 86_400_000,
         node_id: int = 0,
         rule_version: str = ...,
+        tenant_max_open_holds: int = 0,
+        tenant_max_held_units: int = 0,
     ) -> Engine: ...
     @staticmethod
     def restore(
@@ -227,6 +229,8 @@ class Engine:
         max_hold_ms: int = 86_400_000,
         idempotency_retention_ms: int = 86_400_000,
         node_id: int = 0,
+        tenant_max_open_holds: int = 0,
+        tenant_max_held_units: int = 0,
     ) -> Engine: ...
     def reserve(
         self,

@@ -81,6 +81,13 @@ class Settings:
     # Unary RPCs served at once; past it, RESOURCE_EXHAUSTED (OVERLOADED) with
     # a retry delay instead of a queue that grows until deadlines pass.
     max_in_flight: int = 1_000
+    # Abuse limits per tenant (0: none). Holds open at once and units held at
+    # once are decided by the core (QUOTA_EXCEEDED, journaled); requests per
+    # second by a token bucket in front of every call (holdfast.quota). All
+    # refusals are RESOURCE_EXHAUSTED with a QuotaFailure.
+    tenant_max_open_holds: int = 0
+    tenant_max_held_units: int = 0
+    tenant_max_requests_per_second: float = 0.0
     # Circuit breaker settings over holdfast's defaults (holdfast.breakers),
     # "NAME.SETTING=N,..." (in TOML: [breakers.NAME] tables).
     breakers: str = ""
@@ -169,6 +176,9 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "idempotency_purge_seconds": float,
     "metrics_listen": str,
     "max_in_flight": int,
+    "tenant_max_open_holds": int,
+    "tenant_max_held_units": int,
+    "tenant_max_requests_per_second": float,
     "breakers": lambda v: _breakers_text(v),
     "feasibility_url": str,
     "feasibility_timeout_ms": int,
@@ -224,6 +234,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--journal-timeout-seconds", metavar="SECONDS", type=float, default=s)
     parser.add_argument("--idempotency-purge-seconds", metavar="SECONDS", type=float, default=s)
     parser.add_argument("--max-in-flight", metavar="N", type=int, default=s)
+    parser.add_argument("--tenant-max-open-holds", metavar="N", type=int, default=s)
+    parser.add_argument("--tenant-max-held-units", metavar="N", type=int, default=s)
+    parser.add_argument("--tenant-max-requests-per-second", metavar="N", type=float, default=s)
     parser.add_argument("--breakers", metavar="NAME.SETTING=N,...", default=s)
     parser.add_argument("--feasibility-url", metavar="URL", default=s)
     parser.add_argument("--feasibility-timeout-ms", metavar="MS", type=int, default=s)
@@ -329,20 +342,21 @@ def is_loopback(host: str) -> bool:
 
 def validate(settings: Settings) -> None:
     host, _ = split_listen(settings.listen)
-    if not settings.auth_file and not settings.insecure and not is_loopback(host):
-        raise ConfigError(
-            f"refusing to serve {settings.listen} without credentials: auth_file is not set "
-            "(flag --auth-file, env HOLDFAST_AUTH_FILE), so every caller would be anonymous "
-            "with every role; set auth_file (docs/auth.md), listen on loopback, or pass "
-            "--insecure (HOLDFAST_INSECURE=1) to accept anonymous callers on this address"
-        )
     _validate_tls(settings)
+    # Transport first, then identities: two rules, each with its own message.
     if not settings.insecure and not tls_enabled(settings) and not is_loopback(host):
         raise ConfigError(
             f"refusing to listen on {settings.listen} in plaintext: off loopback "
             "(127.0.0.1, ::1, localhost) the gRPC port needs TLS (tls_cert_file and "
             "tls_key_file, flags --tls-cert-file and --tls-key-file); "
             "pass --insecure (or HOLDFAST_INSECURE=1) to accept plaintext on this address"
+        )
+    if not settings.auth_file and not settings.insecure and not is_loopback(host):
+        raise ConfigError(
+            f"refusing to serve {settings.listen} without credentials: auth_file is not set "
+            "(flag --auth-file, env HOLDFAST_AUTH_FILE), so every caller would be anonymous "
+            "with every role; set auth_file (docs/auth.md), listen on loopback, or pass "
+            "--insecure (HOLDFAST_INSECURE=1) to accept anonymous callers on this address"
         )
     if settings.metrics_listen:
         try:
@@ -405,6 +419,10 @@ def _validate_store(settings: Settings) -> None:
 def _validate_operations(settings: Settings) -> None:
     if settings.max_in_flight < 1:
         raise ConfigError("max_in_flight must be at least 1")
+    quotas = ("tenant_max_open_holds", "tenant_max_held_units", "tenant_max_requests_per_second")
+    for name in quotas:
+        if getattr(settings, name) < 0:
+            raise ConfigError(f"{name} must not be negative (0: no limit)")
     if settings.feasibility_url and not settings.feasibility_url.startswith("http://"):
         raise ConfigError("feasibility_url must be an http:// URL (or empty for none)")
     if settings.feasibility_timeout_ms < 1:

@@ -9,9 +9,12 @@ status, readable by any gRPC client (``grpc_status.rpc_status.from_call``):
 - message: the refusal's own sentence;
 - details: one ``google.rpc.ErrorInfo{reason, domain, metadata: the facts}``,
   plus ``BadRequest`` for INVALID_ARGUMENT, ``PreconditionFailure`` for
-  FAILED_PRECONDITION and ``RetryInfo`` when the reason is retryable and the
-  refusal names a delay (overload, an open breaker). A shortfall is retryable
-  but no delay predicts a restock, so it carries none.
+  FAILED_PRECONDITION, ``QuotaFailure`` for QUOTA_EXCEEDED (subject
+  ``tenant:NAME``, the limit reached) and ``RetryInfo`` when the reason is
+  retryable and the refusal names a delay (overload, an open breaker, the
+  request rate). A shortfall is retryable but no delay predicts a restock,
+  so it carries none (nor does a cap on holds: they end when the tenant ends
+  them).
 
 The batch RPC puts the same ``google.rpc.Status`` in each refused operation's
 result, so one refusal reads the same however the call was made.
@@ -42,6 +45,7 @@ RESERVATION_NOT_FOUND = "RESERVATION_NOT_FOUND"
 
 OVERLOADED = "OVERLOADED"
 DEPENDENCY_UNAVAILABLE = "DEPENDENCY_UNAVAILABLE"
+QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
 
 # gRPC's server pushback trailer (gRFC A6): milliseconds before a retry.
 PUSHBACK_KEY = "grpc-retry-pushback-ms"
@@ -149,6 +153,15 @@ def _subject(facts: Mapping[str, str]) -> str:
     return ""
 
 
+def _quota_description(facts: Mapping[str, str]) -> str:
+    """The limit a QUOTA_EXCEEDED refusal reached, in words: ``"open_holds:
+    at most 2 (used 2, requested 1)"``."""
+    text = f"{facts.get('quota', '')}: at most {facts.get('limit', '')}"
+    if "used" in facts:
+        text += f" (used {facts['used']}, requested {facts.get('requested', '')})"
+    return text
+
+
 def retry_delay_s(refusal: Rejection | Refusal) -> float | None:
     """The delay advised before a retry: a retryable reason's named delay, or None."""
     if isinstance(refusal, Refusal) and REASONS[refusal.reason].retryable:
@@ -182,6 +195,13 @@ def status_of(
             type=reason.name, subject=_subject(facts), description=refusal.message
         )
         status.details.add().Pack(failure)
+    elif reason.name == QUOTA_EXCEEDED:
+        # A tenant's abuse limit (holdfast.quota, the core's caps): which one.
+        quota = error_details_pb2.QuotaFailure()
+        quota.violations.add(
+            subject=f"tenant:{facts.get('tenant', '')}", description=_quota_description(facts)
+        )
+        status.details.add().Pack(quota)
     if reason.retryable and retry_after_s is not None:
         delay = duration_pb2.Duration()
         delay.FromNanoseconds(round(retry_after_s * 1e9))

@@ -66,6 +66,9 @@ def engine_options(settings: Settings) -> dict[str, Any]:
         "max_hold_ms": settings.max_hold_seconds * 1000,
         "idempotency_retention_ms": settings.idempotency_retention_seconds * 1000,
         "node_id": settings.node_id,
+        # 0: no cap (the core's tenant caps).
+        "tenant_max_open_holds": settings.tenant_max_open_holds,
+        "tenant_max_held_units": settings.tenant_max_held_units,
     }
 
 

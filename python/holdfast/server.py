@@ -38,6 +38,7 @@ from holdfast.metrics import Endpoint, Metrics
 from holdfast.operations import OperationsServicer
 from holdfast.outbox import configured as configured_outbox
 from holdfast.outbox import deliver
+from holdfast.quota import rate_limits
 from holdfast.redis_ledger import RedisLedger
 from holdfast.rule_control import RuleControl
 from holdfast.rule_service import RuleService, open_rules
@@ -75,7 +76,8 @@ def build(
 ) -> tuple[grpc.aio.Server, InventoryServicer]:
     limit = settings.max_message_bytes
     server = grpc.aio.server(
-        interceptors=[interceptor],
+        # The rate limit runs inside the call the first one sets up (its tenant).
+        interceptors=[interceptor, *rate_limits(settings)],
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),

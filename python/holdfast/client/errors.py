@@ -3,7 +3,7 @@
 The server answers a refused call with a status code and a ``google.rpc.Status``
 in the trailing metadata (``grpc-status-details-bin``): one ``ErrorInfo``
 (reason = a ReasonCode name, metadata = the facts), plus ``BadRequest``,
-``PreconditionFailure`` or ``RetryInfo`` where they fit; a refusal with a
+``PreconditionFailure``, ``QuotaFailure`` or ``RetryInfo`` where they fit; a refusal with a
 retry delay also carries gRPC's own hint, the ``grpc-retry-pushback-ms``
 trailer (gRFC A6), which is all some servers and proxies send. This module turns that
 into one exception per category, so callers write ``except Rejected`` rather
@@ -30,6 +30,8 @@ __all__ = [
     "NotFound",
     "Overloaded",
     "PreconditionViolation",
+    "QuotaExceeded",
+    "QuotaViolation",
     "Rejected",
     "Unavailable",
     "error_from_status",
@@ -39,6 +41,7 @@ DOMAIN = "holdfast.v1"
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 PUSHBACK_KEY = "grpc-retry-pushback-ms"
 REQUEST_ID_KEY = "x-request-id"
+QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,14 @@ class PreconditionViolation:
     description: str
 
 
+@dataclass(frozen=True, slots=True)
+class QuotaViolation:
+    """One abuse limit a call reached: whose (``tenant:NAME``) and which."""
+
+    subject: str
+    description: str
+
+
 class HoldfastError(Exception):
     """A call that did not succeed.
 
@@ -70,6 +81,7 @@ class HoldfastError(Exception):
             as the strings the server sent.
         field_violations: which fields were malformed (INVALID_ARGUMENT).
         precondition_violations: which guards refused (FAILED_PRECONDITION).
+        quota_violations: which tenant limits were reached (QUOTA_EXCEEDED).
         retry_after: the server's advised delay in seconds (``RetryInfo``), or None.
         retry_pushback: the ``grpc-retry-pushback-ms`` trailer in seconds, or
             None; negative when the server asked the client not to retry.
@@ -86,6 +98,7 @@ class HoldfastError(Exception):
         facts: Mapping[str, str] | None = None,
         field_violations: Iterable[FieldViolation] = (),
         precondition_violations: Iterable[PreconditionViolation] = (),
+        quota_violations: Iterable[QuotaViolation] = (),
         retry_after: float | None = None,
         retry_pushback: float | None = None,
         request_id: str | None = None,
@@ -98,6 +111,7 @@ class HoldfastError(Exception):
         self.facts: dict[str, str] = dict(facts or {})
         self.field_violations: list[FieldViolation] = list(field_violations)
         self.precondition_violations: list[PreconditionViolation] = list(precondition_violations)
+        self.quota_violations: list[QuotaViolation] = list(quota_violations)
         self.retry_after = retry_after
         self.retry_pushback = retry_pushback
         self.request_id = request_id
@@ -135,6 +149,18 @@ class Unavailable(HoldfastError):  # noqa: N818 (names say the category, as gRPC
 
 class Overloaded(HoldfastError):  # noqa: N818 (names say the category, as gRPC's codes do)
     """RESOURCE_EXHAUSTED: the server is at capacity or a quota is used up."""
+
+
+class QuotaExceeded(Overloaded):
+    """RESOURCE_EXHAUSTED/QUOTA_EXCEEDED: the tenant reached one of its abuse
+    limits (open holds, held units or request rate); ``quota_violations``
+    says which. Holds come back as the tenant releases, allocates or lets
+    them expire; a rate refusal says when to retry (``retry_after``)."""
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        limits = "; ".join(f"{v.subject} {v.description}" for v in self.quota_violations)
+        return f"{text} [quota: {limits}]" if limits else text
 
 
 class Conflict(HoldfastError):  # noqa: N818 (names say the category, as gRPC's codes do)
@@ -176,6 +202,7 @@ def error_from_status(
     facts: dict[str, str] = {}
     fields: list[FieldViolation] = []
     guards: list[PreconditionViolation] = []
+    quotas: list[QuotaViolation] = []
     retry_after: float | None = None
     for detail in status.details if status is not None else ():
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
@@ -193,11 +220,17 @@ def error_from_status(
             guards.extend(
                 PreconditionViolation(v.type, v.subject, v.description) for v in failure.violations
             )
+        elif detail.Is(error_details_pb2.QuotaFailure.DESCRIPTOR):
+            quota = error_details_pb2.QuotaFailure()
+            detail.Unpack(quota)
+            quotas.extend(QuotaViolation(v.subject, v.description) for v in quota.violations)
         elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
             info_retry = error_details_pb2.RetryInfo()
             detail.Unpack(info_retry)
             retry_after = info_retry.retry_delay.ToTimedelta().total_seconds()
     category = _CATEGORY.get(code, HoldfastError)
+    if reason == QUOTA_EXCEEDED and code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        category = QuotaExceeded
     return category(
         code,
         message,
@@ -205,6 +238,7 @@ def error_from_status(
         facts=facts,
         field_violations=fields,
         precondition_violations=guards,
+        quota_violations=quotas,
         retry_after=retry_after,
         retry_pushback=retry_pushback,
         request_id=request_id,
