@@ -353,7 +353,7 @@ def validate(settings: Settings) -> None:
         )
     if not settings.auth_file and not settings.insecure and not is_loopback(host):
         raise ConfigError(
-            f"refusing to serve {settings.listen} without credentials: auth_file is not set "
+            f"refusing to listen on {settings.listen} without credentials: auth_file is not set "
             "(flag --auth-file, env HOLDFAST_AUTH_FILE), so every caller would be anonymous "
             "with every role; set auth_file (docs/auth.md), listen on loopback, or pass "
             "--insecure (HOLDFAST_INSECURE=1) to accept anonymous callers on this address"

@@ -202,3 +202,27 @@ def test_tokens_and_digests_never_shown(server: AuthServer) -> None:
         if secret in text
     ]
     assert leaks == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "finding (issue 9): start-up logs 'cannot reach Redis at {redis_url}' with the URL "
+        "as given, password included (python/holdfast/server.py); remove this mark once "
+        "the URL is logged without its credentials"
+    ),
+)
+def test_redis_password_not_logged(tmp_path: Path) -> None:
+    """A redis_url's password stays out of the log when Redis cannot be reached."""
+    password = "pw-" + secrets.token_urlsafe(16)
+    process = ServerProcess(tmp_path / "server.log")
+    process.launch(
+        serve_command(
+            "--listen", f"127.0.0.1:{free_port()}",
+            "--redis-url", f"redis://:{password}@127.0.0.1:{free_port()}/0",
+        )
+    )  # fmt: skip
+    assert process.wait() == 1, process.log_text()  # nobody listens there
+    log = process.log_text()
+    assert "Redis" in log
+    assert password not in log
