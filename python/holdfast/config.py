@@ -343,21 +343,25 @@ def is_loopback(host: str) -> bool:
 def validate(settings: Settings) -> None:
     host, _ = split_listen(settings.listen)
     _validate_tls(settings)
-    # Transport first, then identities: two rules, each with its own message.
+    # Two rules off loopback, transport and identities, each with its own
+    # message; when both are broken, both are said at once.
+    refusals = []
     if not settings.insecure and not tls_enabled(settings) and not is_loopback(host):
-        raise ConfigError(
+        refusals.append(
             f"refusing to listen on {settings.listen} in plaintext: off loopback "
             "(127.0.0.1, ::1, localhost) the gRPC port needs TLS (tls_cert_file and "
             "tls_key_file, flags --tls-cert-file and --tls-key-file); "
             "pass --insecure (or HOLDFAST_INSECURE=1) to accept plaintext on this address"
         )
     if not settings.auth_file and not settings.insecure and not is_loopback(host):
-        raise ConfigError(
+        refusals.append(
             f"refusing to listen on {settings.listen} without credentials: auth_file is not set "
             "(flag --auth-file, env HOLDFAST_AUTH_FILE), so every caller would be anonymous "
             "with every role; set auth_file (docs/auth.md), listen on loopback, or pass "
             "--insecure (HOLDFAST_INSECURE=1) to accept anonymous callers on this address"
         )
+    if refusals:
+        raise ConfigError("; and ".join(refusals))
     if settings.metrics_listen:
         try:
             metrics_host, _ = split_listen(settings.metrics_listen)
