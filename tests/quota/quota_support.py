@@ -53,7 +53,7 @@ class Holdfast(ServerProcess):
 def refusal_details(error: grpc.RpcError) -> dict[str, object]:
     """The rich status of a refused raw-stub call: ErrorInfo reason,
     QuotaFailure violations and RetryInfo delay."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     assert status is not None, "no rich status"
     found: dict[str, object] = {"violations": [], "retry_after": None, "reason": ""}
     for detail in status.details:

@@ -6,7 +6,6 @@ allocating) gives the quota back; the client raises QuotaExceeded."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 import pytest
@@ -61,7 +60,8 @@ def test_open_holds_are_capped_per_tenant(server: Holdfast) -> None:
         assert error.retry_after is None
         assert error.attempts == 1
         # The error says what happened in words.
-        assert "QUOTA_EXCEEDED" in str(error) and f"tenant:{tenant}" in str(error)
+        assert "QUOTA_EXCEEDED" in str(error)
+        assert f"tenant:{tenant}" in str(error)
         # Nothing was held for the refusal.
         availability = shop.get_availability([sku], [LOCATION])
         assert availability.positions[0].available == 98
@@ -106,7 +106,8 @@ def test_a_raw_stub_reads_the_quota_failure(server: Holdfast) -> None:
                 idempotency_key=key,
                 lines=[pb.LineRequest(sku=sku, location=LOCATION, quantity=1)],
             )
-            return stub.Reserve(request, metadata=metadata, timeout=30)
+            response: pb.ReserveResponse = stub.Reserve(request, metadata=metadata, timeout=30)
+            return response
 
         reserve("k1")
         reserve("k2")
