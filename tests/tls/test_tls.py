@@ -4,7 +4,6 @@ clients' and ``holdfast ctl``'s TLS options, and start-up refusals."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import uuid
 from pathlib import Path
@@ -268,8 +267,6 @@ def test_start_refuses_half_the_tls_settings(pki: Pki) -> None:
 def _with_credentials(tmp_path: Path) -> dict[str, str]:
     """The flags that satisfy the rule on identities off loopback (a
     credentials file, docs/auth.md), so the rule on plaintext is the one met."""
-    if "auth_file" not in {f.name for f in dataclasses.fields(config.Settings)}:
-        return {}
     file = tmp_path / "credentials.toml"
     file.write_text(
         '[[clients]]\nname = "eu"\ntenant = "eu"\nroles = ["storefront"]\n'
@@ -284,6 +281,16 @@ def test_off_loopback_plaintext_is_refused_naming_tls(tmp_path: Path) -> None:
         config.load(flags, environ={})
     assert "--insecure" in str(refused.value)
     assert "tls_cert_file" in str(refused.value)
+
+
+def test_off_loopback_without_tls_or_credentials_both_refusals_are_said() -> None:
+    with pytest.raises(config.ConfigError) as refused:
+        config.load({"listen": "0.0.0.0:50051"}, environ={})
+    said = str(refused.value)
+    assert "in plaintext" in said
+    assert "tls_cert_file" in said
+    assert "without credentials" in said
+    assert "auth_file" in said
 
 
 def test_off_loopback_with_tls_is_accepted(pki: Pki, tmp_path: Path) -> None:
