@@ -10,6 +10,7 @@ positions are out of the fuzzer's reach by name, its reservations by tenant.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -64,16 +65,25 @@ class Tally:
     request of each unclean (kind, method, code) kept to report it."""
 
     codes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    by_method: Counter[tuple[str, str]] = field(default_factory=Counter)
     unclean: dict[tuple[str, str, str], tuple[bytes, str]] = field(default_factory=dict)
+    # RESOURCE_EXHAUSTED with no limit configured: the smallest request per method.
+    exhausted: dict[str, tuple[bytes, str]] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
-        return sum(self.codes.values())
+        """Calls made (a batch's operations inside its answer are not calls)."""
+        return sum(n for (kind, _), n in self.codes.items() if kind != "batch-op")
 
     def record(
         self, kind: str, method: str, code: grpc.StatusCode, sent: bytes, detail: str
     ) -> None:
         self.codes[(kind, code.name)] += 1
+        self.by_method[(method.rsplit("/", 1)[-1], code.name)] += 1
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            seen = self.exhausted.get(method)
+            if seen is None or len(sent) < len(seen[0]):
+                self.exhausted[method] = (sent, detail[:200])
         if code in UNCLEAN:
             key = (kind, method, code.name)
             previous = self.unclean.get(key)
@@ -87,9 +97,18 @@ class Tally:
         return merged
 
     def report(self) -> str:
-        lines = [f"requests: {self.total}"]
+        lines = [f"calls: {self.total}"]
         for (kind, code), count in sorted(self.codes.items()):
             lines.append(f"  {kind:<12} {code:<22} {count}")
+        methods = sorted({method for method, _ in self.by_method})
+        for method in methods:
+            codes = ", ".join(
+                f"{code}={n}" for (m, code), n in sorted(self.by_method.items()) if m == method
+            )
+            lines.append(f"  {method}: {codes}")
+        for method, (sent, detail) in sorted(self.exhausted.items()):
+            shown = sent if len(sent) <= 80 else sent[:80] + b"..."
+            lines.append(f"  EXHAUSTED {method} ({len(sent)} bytes) {shown!r}: {detail}")
         for (kind, method, code), (sent, detail) in sorted(self.unclean.items()):
             lines.append(f"  UNCLEAN {kind} {method} {code}: smallest sent {sent!r}: {detail}")
         return "\n".join(lines)
@@ -225,11 +244,24 @@ class Known:
 KNOWN = Known()
 
 
+def own_ids() -> st.SearchStrategy[str]:
+    """One of the fuzzer's own reservations (real ones, once some are made)."""
+    return st.integers(0, 1 << 20).map(lambda i: KNOWN.own_ids[i % len(KNOWN.own_ids)])
+
+
+def victim_ids() -> st.SearchStrategy[str]:
+    """One of the victim's real reservation ids (another tenant's)."""
+    return st.integers(0, 1 << 20).map(
+        lambda i: KNOWN.victim_ids[i % len(KNOWN.victim_ids)] if KNOWN.victim_ids else ""
+    )
+
+
 def reservation_ids() -> st.SearchStrategy[str]:
     return st.one_of(
         st.builds(lambda: str(uuid.uuid4())),
-        st.builds(lambda: KNOWN.victim_ids[0] if KNOWN.victim_ids else ""),
-        st.builds(lambda: KNOWN.own_ids[-1]),
+        victim_ids(),
+        own_ids(),
+        own_ids(),
         st.sampled_from(
             ["", "00000000-0000-0000-0000-000000000000", "0190a000-0000-7000-8000-000000000000"]
         ),
@@ -602,3 +634,101 @@ def mutate(payload: bytes, how: str, at: int, extra: bytes) -> bytes:
 
 
 MUTATIONS = ["flip", "truncate", "append", "insert", "repeat"]
+
+
+# --- plausible requests -------------------------------------------------------
+# Wild values alone are nearly always refused at the first field checked. Half
+# the requests of the mutating calls are plausible instead (fresh keys, the
+# fuzzer's own SKUs and reservations, sane numbers; free text still wild), so
+# holds are placed, allocated, picked, shipped and returned while the fuzzing
+# goes on, and the audit at the end has real lines to check.
+
+_sequence = itertools.count(1_000)
+
+
+def _fresh_key() -> st.SearchStrategy[str]:
+    return st.builds(lambda: f"fz-{uuid.uuid4().hex}")
+
+
+def _now() -> timestamp_pb2.Timestamp:
+    now = timestamp_pb2.Timestamp()
+    now.GetCurrentTime()
+    return now
+
+
+def _good_lines(min_size: int = 1) -> st.SearchStrategy[list[pb.LineRequest]]:
+    line = st.builds(
+        pb.LineRequest,
+        sku=st.sampled_from(FUZZ_SKUS),
+        location=st.sampled_from(["DC1", "DC2"]),
+        quantity=st.integers(1, 5),
+    )
+    return st.lists(line, min_size=min_size, max_size=3)
+
+
+def _on_own(cls: type[Message], **extra: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return _build(cls, idempotency_key=_fresh_key(), reservation_id=own_ids(), **extra)
+
+
+_maybe_lines: st.SearchStrategy[list[pb.LineRequest]] = st.one_of(st.just([]), _good_lines())
+PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
+    "Reserve": _build(
+        pb.ReserveRequest,
+        idempotency_key=_fresh_key(),
+        order_ref=wild_text(),
+        channel=st.sampled_from(["web", "app", ""]),
+        lines=_good_lines(),
+        hold_seconds=st.integers(0, 3600),
+        allow_partial=st.booleans(),
+    ),
+    "Allocate": _on_own(pb.AllocateRequest, lines=_maybe_lines),
+    "Release": _on_own(pb.ReleaseRequest, note=wild_text()),
+    "RenewHold": _on_own(pb.RenewHoldRequest, hold_seconds=st.integers(0, 3600)),
+    "ConfirmPick": _on_own(pb.ConfirmPickRequest, lines=_maybe_lines),
+    "Unpick": _on_own(pb.UnpickRequest, lines=_maybe_lines),
+    "ConfirmShipment": _on_own(pb.ConfirmShipmentRequest, lines=_maybe_lines),
+    "RecordReturn": _on_own(pb.RecordReturnRequest, lines=_maybe_lines, restock=st.booleans()),
+    "SetStock": _build(
+        pb.SetStockRequest,
+        idempotency_key=_fresh_key(),
+        sku=st.sampled_from(FUZZ_SKUS),
+        location=st.sampled_from(["DC1", "DC2"]),
+        on_hand=st.integers(100_000, 1_000_000),
+        source_sequence=st.builds(lambda: next(_sequence)),
+        as_of=st.builds(_now),
+    ),
+    "AdjustStock": _build(
+        pb.AdjustStockRequest,
+        idempotency_key=_fresh_key(),
+        sku=st.sampled_from(FUZZ_SKUS),
+        location=st.sampled_from(["DC1", "DC2"]),
+        delta=st.integers(-5, 100).filter(bool),
+        adjustment_reason=st.sampled_from(["receipt", "damaged", "cycle count"]),
+    ),
+    "OverrideAdjust": _build(
+        ops.OverrideAdjustRequest,
+        idempotency_key=_fresh_key(),
+        sku=st.sampled_from(FUZZ_SKUS),
+        location=st.sampled_from(["DC1", "DC2"]),
+        delta=st.integers(1, 100),
+        reason=st.sampled_from(["fuzz", "recount"]),
+    ),
+    "OverrideRelease": _build(
+        ops.OverrideReleaseRequest,
+        idempotency_key=_fresh_key(),
+        tenant=st.just(FUZZ_TENANT),
+        reservation_id=own_ids(),
+        reason=st.just("fuzz"),
+    ),
+}
+
+
+def _with_plausible(
+    wild: Callable[[], st.SearchStrategy[Any]], plausible: st.SearchStrategy[Any]
+) -> Callable[[], st.SearchStrategy[Any]]:
+    return lambda: st.one_of(wild(), plausible)
+
+
+for _method, _plausible in PLAUSIBLE.items():
+    _service, _wild = REQUESTS[_method]
+    REQUESTS[_method] = (_service, _with_plausible(_wild, _plausible))
