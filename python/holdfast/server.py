@@ -18,6 +18,7 @@ import importlib.metadata
 import logging
 import signal
 import sqlite3
+import urllib.parse
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -229,6 +230,17 @@ async def quiesce(activity: Activity, limit_s: float, tick_s: float = 0.05) -> N
         idle_ticks = idle_ticks + 1 if idle else 0
 
 
+def redacted(url: str) -> str:
+    """``url`` without its password, for logs."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return parts._replace(netloc=f"{user}:***@{host}{port}").geturl()
+
+
 async def open_ledger(settings: Settings) -> Ledger | int:
     """The ledger the settings ask for, or the exit code when it cannot be had."""
     try:
@@ -244,7 +256,7 @@ async def open_ledger(settings: Settings) -> Ledger | int:
         )
         return 1
     except (RedisError, ConnectionError) as e:
-        log.error(f"cannot reach Redis at {settings.redis_url}: {e}")
+        log.error(f"cannot reach Redis at {redacted(settings.redis_url)}: {e}")
         return 1
     except ValueError as e:  # settings the engine refuses (a node id past its bits)
         log.error(f"holdfast serve: {e}")

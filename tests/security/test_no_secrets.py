@@ -204,14 +204,6 @@ def test_tokens_and_digests_never_shown(server: AuthServer) -> None:
     assert leaks == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "finding (issue 9): start-up logs 'cannot reach Redis at {redis_url}' with the URL "
-        "as given, password included (python/holdfast/server.py); remove this mark once "
-        "the URL is logged without its credentials"
-    ),
-)
 def test_redis_password_not_logged(tmp_path: Path) -> None:
     """A redis_url's password stays out of the log when Redis cannot be reached."""
     password = "pw-" + secrets.token_urlsafe(16)
