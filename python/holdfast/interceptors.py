@@ -169,6 +169,8 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             method, metadata, self._metrics, streaming, self._degraded, self._authority
         )
         bound = None if method.startswith(UNBOUNDED_SERVICES) else self._max_in_flight
+        if handler.request_deserializer is not None:
+            handler = handler._replace(request_deserializer=_tolerant(handler.request_deserializer))
         if handler.unary_unary is not None:
             unary = _wrap(handler.unary_unary, observe, self.activity, bound)
             return handler._replace(unary_unary=unary)
@@ -183,6 +185,32 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 Observer = Callable[[Any], Any]
 
 
+class Undecodable:
+    """A request whose bytes are not its message: refused INVALID_ARGUMENT
+    inside the call (grpc's own deserializer failing answers UNKNOWN and logs
+    a traceback per call)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _tolerant(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    def tolerant(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception as e:  # DecodeError, and whatever a parser raises on garbage
+            return Undecodable(e)
+
+    return tolerant
+
+
+async def _refuse_undecodable(context: Any) -> None:
+    refusal = errors.Refusal.invalid("request", "is not a valid message of this method")
+    await errors.abort(context, refusal)
+
+
 def _wrap(
     behaviour: Callable[..., Any],
     observe: Observer,
@@ -195,6 +223,8 @@ def _wrap(
 
         async def stream(request: Any, context: Any) -> AsyncIterator[Any]:
             async with observe(context):
+                if isinstance(request, Undecodable):
+                    await _refuse_undecodable(context)
                 async for response in behaviour(request, context):
                     yield response
 
@@ -208,6 +238,8 @@ def _wrap(
             activity.running += 1
         try:
             async with observe(context):
+                if isinstance(request, Undecodable):
+                    await _refuse_undecodable(context)
                 return await behaviour(request, context)
         finally:
             if activity is not None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import grpc
 from grpc.aio import ServicerContext as Context
 
-from holdfast import audit, clock, convert, errors
+from holdfast import MAX_NAME_BYTES, audit, clock, convert, errors
 from holdfast.errors import Refusal
 from holdfast.interceptors import DEFAULT_ACTOR, current_call
 from holdfast.logs import fields
@@ -106,6 +106,9 @@ class OperationsServicer(operations_pb2_grpc.OperationsServiceServicer):
         try:
             actor = _actor()
             reason = _reason(request.reason)
+            if len(request.name.encode("utf-8")) > MAX_NAME_BYTES:
+                # No breaker is named so; not repeated back.
+                raise Refusal.invalid("name", f"must be at most {MAX_NAME_BYTES} bytes")
             if request.name not in self._breakers.names:
                 known = ", ".join(self._breakers.names)
                 raise Refusal.invalid("name", f"no breaker {request.name!r} (known: {known})")

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from grpc.aio import ServicerContext as Context
 from redis.exceptions import RedisError
 
-from holdfast import Engine, RuleSet, RuleSetInvalid, clock, convert, errors
+from holdfast import MAX_NAME_BYTES, Engine, RuleSet, RuleSetInvalid, clock, convert, errors
 from holdfast.errors import DEPENDENCY_UNAVAILABLE, Refusal
 from holdfast.interceptors import current_call
 from holdfast.logs import fields
@@ -475,6 +475,9 @@ def _said(field: str, value: str) -> str:
 def _named(field: str, value: str) -> str:
     if not value:
         raise Refusal.invalid(field, "must name a rule-set version")
+    if len(value.encode("utf-8")) > MAX_NAME_BYTES:
+        # No version is longer (the core refuses such a name); not repeated back.
+        raise Refusal.invalid(field, f"must be at most {MAX_NAME_BYTES} bytes")
     return value
 
 

@@ -194,16 +194,6 @@ def test_limits_at_the_edges(caller: Caller) -> None:
     assert code == grpc.StatusCode.INVALID_ARGUMENT, (code, detail)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "finding (issue 9 fuzz): bytes that do not decode as the request message "
-        "(e.g. b'\\xff' to /holdfast.v1.InventoryService/Reserve) are answered UNKNOWN "
-        "'Unexpected <class DecodeError>: ...' by grpc.aio's deserializer, with an ERROR "
-        "and a traceback logged per call; should be INVALID_ARGUMENT. Remove this mark "
-        "once the server decodes requests itself."
-    ),
-)
 def test_undecodable_bytes_answered_cleanly(caller: Caller) -> None:
     """Every payload that did not decode (garbage, broken mutations) got a clean status."""
     assert "garbage" in RAN
@@ -223,16 +213,6 @@ ECHOING = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "finding (issue 9 fuzz): breaker names and rule-set versions are not length-checked; "
-        "the refusal repeats the whole name ('no rule set ...'), and past 16 KiB of trailers "
-        "the client drops the answer and sees RESOURCE_EXHAUSTED 'received metadata size "
-        "exceeds hard limit' instead of the refusal. Remove this mark once long names are "
-        "refused INVALID_ARGUMENT without being repeated."
-    ),
-)
 @pytest.mark.parametrize("method", sorted(ECHOING))
 def test_long_names_refused_without_echo(caller: Caller, method: str) -> None:
     """A 20,000-character name is refused naming the field, not repeated back."""
