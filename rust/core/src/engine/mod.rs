@@ -111,6 +111,12 @@ pub enum Target {
     Position { sku: Arc<str>, location: Arc<str> },
 }
 
+/// A request's new decision, as its event; or the answer it gets without one.
+pub(crate) enum Decision {
+    New(Event),
+    Answered(Outcome),
+}
+
 /// The answer to one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
@@ -259,42 +265,11 @@ impl Engine {
             return self.refusal(meta.now, owner, rejection);
         }
         self.sweep(meta.now);
-
-        let fingerprint = self.fingerprint(&request.command);
-        if let Some(outcome) = self.recall(request, fingerprint, owner) {
-            return outcome;
-        }
-
-        let decided = self.decide(request, &self.rules);
-        if let Err(rejection) = &decided {
-            if !rejection.is_decision() {
-                // A limit of the active rules (a hold past the channel's
-                // longest): refused like a malformed request, never stored.
-                return self.refusal(meta.now, owner, rejection.clone());
-            }
-        }
-        if let Some(candidate) = &self.shadow {
-            self.shadow_decisions += 1;
-            let shadowed = self.decide(request, candidate);
-            if let Some(divergence) = Divergence::between(request, &decided, &shadowed) {
-                self.divergences.push(divergence);
-            }
-        }
-        let (reason, change) = match decided {
-            Ok(decided) => decided,
-            Err(rejection) => (rejection.reason(), Change::Rejected { rejection }),
+        let event = match self.decision(request, owner) {
+            Decision::New(event) => event,
+            Decision::Answered(answer) => return answer,
         };
-        let event = Event {
-            seq: self.next_seq,
-            at: meta.now,
-            tenant: self.symbols.share(&meta.tenant),
-            actor: self.symbols.share(&meta.actor),
-            idempotency_key: Some(Arc::from(meta.idempotency_key.as_str())),
-            fingerprint,
-            rule_version: self.symbols.name(self.rule_version).clone(),
-            reason,
-            change,
-        };
+        let reason = event.reason;
         let subject = self.commit(event, None);
         let event = self.journal.last().expect("just committed");
         let result = match (&event.change, subject) {
@@ -310,6 +285,48 @@ impl Engine {
             owner,
             result,
         }
+    }
+
+    /// Steps 3 and 4 of the pipeline (after validation and the sweep): the
+    /// request's event, numbered as the next, not yet applied; or the answer
+    /// when there is no new decision to make (a replay, a reused key, a
+    /// limit of the active rules). The shadow candidate decides it too.
+    fn decision(&mut self, request: &Request, owner: Owner) -> Decision {
+        let meta = &request.meta;
+        let fingerprint = self.fingerprint(&request.command);
+        if let Some(outcome) = self.recall(request, fingerprint, owner) {
+            return Decision::Answered(outcome);
+        }
+        let decided = self.decide(request, &self.rules);
+        if let Err(rejection) = &decided {
+            if !rejection.is_decision() {
+                // A limit of the active rules (a hold past the channel's
+                // longest): refused like a malformed request, never stored.
+                return Decision::Answered(self.refusal(meta.now, owner, rejection.clone()));
+            }
+        }
+        if let Some(candidate) = &self.shadow {
+            self.shadow_decisions += 1;
+            let shadowed = self.decide(request, candidate);
+            if let Some(divergence) = Divergence::between(request, &decided, &shadowed) {
+                self.divergences.push(divergence);
+            }
+        }
+        let (reason, change) = match decided {
+            Ok(decided) => decided,
+            Err(rejection) => (rejection.reason(), Change::Rejected { rejection }),
+        };
+        Decision::New(Event {
+            seq: self.next_seq,
+            at: meta.now,
+            tenant: self.symbols.share(&meta.tenant),
+            actor: self.symbols.share(&meta.actor),
+            idempotency_key: Some(Arc::from(meta.idempotency_key.as_str())),
+            fingerprint,
+            rule_version: self.symbols.name(self.rule_version).clone(),
+            reason,
+            change,
+        })
     }
 
     /// A refusal that is not a decision: nothing is stored for it.

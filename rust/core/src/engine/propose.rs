@@ -102,43 +102,15 @@ impl Engine {
         if let Err(rejection) = super::validate::request(request) {
             return (self.refusal(meta.now, owner, rejection), None);
         }
-        let fingerprint = self.fingerprint(&request.command);
-        if let Some(outcome) = self.recall(request, fingerprint, owner) {
-            return (outcome, None);
-        }
+        // Minted from the caller's counter (the shadow's decision too).
         let minted = std::mem::replace(&mut self.minted, mint.saturating_sub(1));
-        let decided = self.decide(request, &self.rules);
-        if let Err(rejection) = &decided {
-            if !rejection.is_decision() {
-                self.minted = minted;
-                return (self.refusal(meta.now, owner, rejection.clone()), None);
-            }
-        }
-        if let Some(candidate) = &self.shadow {
-            // As `execute` does; a proposal decided again after a failed
-            // guard is compared again.
-            self.shadow_decisions += 1;
-            let shadowed = self.decide(request, candidate);
-            if let Some(divergence) = super::Divergence::between(request, &decided, &shadowed) {
-                self.divergences.push(divergence);
-            }
-        }
+        let decision = self.decision(request, owner);
         self.minted = minted;
-        let (reason, change) = match decided {
-            Ok(decided) => decided,
-            Err(rejection) => (rejection.reason(), Change::Rejected { rejection }),
+        let event = match decision {
+            super::Decision::New(event) => event,
+            super::Decision::Answered(answer) => return (answer, None),
         };
-        let event = Event {
-            seq: self.next_seq,
-            at: meta.now,
-            tenant: self.symbols.share(&meta.tenant),
-            actor: self.symbols.share(&meta.actor),
-            idempotency_key: Some(Arc::from(meta.idempotency_key.as_str())),
-            fingerprint,
-            rule_version: self.symbols.name(self.rule_version).clone(),
-            reason,
-            change,
-        };
+        let reason = event.reason;
         let result = match &event.change {
             Change::Rejected { rejection } => Err(rejection.clone()),
             change => Ok(target_of(change)),
