@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+import polling
 from holdfast.client import Client, RetryPolicy
 from holdfast.v1 import inventory_pb2 as pb
 from serverproc import ServerProcess, serve_command
@@ -71,14 +71,7 @@ def start_all(replicas: Sequence[Replica]) -> None:
 
 def until(what: str, probe: Callable[[], T | None], timeout: float = WAIT_S) -> T:
     """Poll ``probe`` until it returns something other than None, or fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found is not None:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout} s for {what}")
-        time.sleep(0.02)
+    return polling.until(probe, what, timeout)
 
 
 def counts(client: Client, sku: str, location: str = "W1") -> tuple[int, int, int, int, int]:
