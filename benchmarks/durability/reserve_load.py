@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -66,10 +67,11 @@ def percentile(sorted_values: list[float], share: float) -> float:
     return sorted_values[index]
 
 
-async def stock(stub: inventory_pb2_grpc.InventoryServiceStub) -> None:
+async def stock(stub: inventory_pb2_grpc.InventoryServiceStub, skus: Sequence[str] = SKUS) -> None:
+    """Count ``skus`` at LOCATION with more stock than any run takes."""
     now = Timestamp()
     now.GetCurrentTime()
-    for sku in SKUS:
+    for sku in skus:
         await stub.SetStock(
             pb.SetStockRequest(
                 idempotency_key=str(uuid.uuid4()),

@@ -49,7 +49,6 @@ from pathlib import Path
 
 import grpc
 import holdfast
-from google.protobuf.timestamp_pb2 import Timestamp
 from holdfast.v1 import inventory_pb2 as pb
 from holdfast.v1 import inventory_pb2_grpc, reasons_pb2
 
@@ -58,7 +57,7 @@ sys.path.insert(0, str(HERE.parent / "durability"))
 
 import servers  # noqa: E402  (also puts tests/ on the path)
 from redisproc import RedisServer  # noqa: E402
-from reserve_load import LOCATION, percentile  # noqa: E402
+from reserve_load import LOCATION, percentile, stock  # noqa: E402
 
 CHANNELS = 4  # HTTP/2 connections in all, spread over the targets
 MODES = ("sqlite", "redis-1", "redis-2")
@@ -84,23 +83,6 @@ class Result:
 
 def sku_names(count: int) -> list[str]:
     return [f"BENCH-{n:04d}" for n in range(count)]
-
-
-async def stock(stub: inventory_pb2_grpc.InventoryServiceStub, skus: Sequence[str]) -> None:
-    now = Timestamp()
-    now.GetCurrentTime()
-    for sku in skus:
-        await stub.SetStock(
-            pb.SetStockRequest(
-                idempotency_key=str(uuid.uuid4()),
-                sku=sku,
-                location=LOCATION,
-                on_hand=10**12,
-                source_sequence=1,
-                as_of=now,
-            ),
-            timeout=30,
-        )
 
 
 async def measure(
