@@ -236,6 +236,57 @@ fn splits_only_when_allowed() {
 }
 
 #[test]
+fn fewest_splits_ships_a_request_from_as_few_locations_as_it_can() {
+    // TEE: W1 2, W2 12, W3 5; CUP: W1 10, W2 3. W1 and W2 can each ship
+    // both lines; W2 has more of them in all.
+    let stocked = || {
+        let mut world = World::new();
+        world.stock("TEE", "W1", 2);
+        world.stock("TEE", "W2", 12);
+        world.stock("TEE", "W3", 5);
+        world.stock("CUP", "W1", 10);
+        world.stock("CUP", "W2", 3);
+        world
+    };
+    let lines = [("TEE", "", 2), ("CUP", "", 2)];
+    // Most available takes each line where most is: two locations.
+    let mut world = stocked();
+    let request = reserve(&mut world, "web", &lines, "");
+    let outcome = world.engine.execute(&request);
+    assert_eq!(
+        placed(&world, &outcome),
+        [("W2".to_owned(), 2), ("W1".to_owned(), 2)]
+    );
+    // Fewest splits ships both from one.
+    let mut world = stocked();
+    activate(&mut world, "[allocation]\nstrategy = \"fewest_splits\"\n");
+    let request = reserve(&mut world, "web", &lines, "");
+    let outcome = world.engine.execute(&request);
+    assert_eq!(
+        placed(&world, &outcome),
+        [("W2".to_owned(), 2), ("W2".to_owned(), 2)]
+    );
+    // When CUP can only come from W1, TEE follows it there.
+    let mut world = stocked();
+    activate(&mut world, "[allocation]\nstrategy = \"fewest_splits\"\n");
+    let request = reserve(&mut world, "web", &[("TEE", "", 2), ("CUP", "", 5)], "");
+    let outcome = world.engine.execute(&request);
+    assert_eq!(
+        placed(&world, &outcome),
+        [("W1".to_owned(), 2), ("W1".to_owned(), 5)]
+    );
+    // A line named at a location counts as taken from there.
+    let mut world = stocked();
+    activate(&mut world, "[allocation]\nstrategy = \"fewest_splits\"\n");
+    let request = reserve(&mut world, "web", &[("CUP", "W1", 1), ("TEE", "", 2)], "");
+    let outcome = world.engine.execute(&request);
+    assert_eq!(
+        placed(&world, &outcome),
+        [("W1".to_owned(), 1), ("W1".to_owned(), 2)]
+    );
+}
+
+#[test]
 fn a_shadow_decides_beside_with_no_effect() {
     let mut world = warehouses();
     world.engine.set_shadow(Some(rules(

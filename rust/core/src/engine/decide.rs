@@ -15,8 +15,9 @@ use crate::limits;
 use crate::position::PositionIndex;
 use crate::reason::ReasonCode;
 use crate::reservation::Reservation;
-use crate::rules::RuleSet;
+use crate::rules::{RuleSet, Strategy};
 use crate::state::{Action, LineState};
+use crate::symbols::Sym;
 
 use super::placement::{plan, Ask, Planned};
 use super::Engine;
@@ -204,7 +205,9 @@ impl Engine {
         let mut planned = Planned::new();
         let mut placed = Vec::with_capacity(lines.len());
         let mut first_shortage = None;
-        for group in group_lines(lines) {
+        let groups = group_lines(lines);
+        let preferred = self.preferred_locations(rules, &groups, channel, destination);
+        for group in groups {
             let sku_sym = self
                 .symbols
                 .get(group.sku)
@@ -231,6 +234,7 @@ impl Engine {
                 requested: group.total,
                 channel,
                 destination,
+                preferred: &preferred,
             };
             let placement = self.place(rules, &ask, named, &planned);
             if let Some(shortfall) = placement.shortfall {
@@ -691,6 +695,42 @@ struct LineGroup<'a> {
     location: &'a str,
     total: u64,
     lines: SmallVec<[&'a LineRequest; 2]>,
+}
+
+impl Engine {
+    /// The locations `fewest_splits` prefers for this request (none under
+    /// the other strategies, which order each line on its own).
+    fn preferred_locations(
+        &self,
+        rules: &RuleSet,
+        groups: &[LineGroup<'_>],
+        channel: &str,
+        destination: &str,
+    ) -> SmallVec<[Sym; 4]> {
+        if !matches!(rules.allocation.strategy, Strategy::FewestSplits) {
+            return SmallVec::new();
+        }
+        let asks: SmallVec<[Ask<'_>; 2]> = groups
+            .iter()
+            .filter(|g| g.location.is_empty())
+            .filter_map(|g| {
+                let sku_sym = self
+                    .symbols
+                    .get(g.sku)
+                    .filter(|sym| self.sku_positions.contains_key(sym))?;
+                Some(Ask {
+                    sku: g.sku,
+                    sku_sym,
+                    location: g.location,
+                    requested: g.total,
+                    channel,
+                    destination,
+                    preferred: &[],
+                })
+            })
+            .collect();
+        self.split_ranking(rules, &asks)
+    }
 }
 
 /// Group a request's lines by (SKU, location), in order of first appearance.

@@ -59,6 +59,9 @@ pub(super) struct Ask<'a> {
     pub requested: u64,
     pub channel: &'a str,
     pub destination: &'a str,
+    /// Under `fewest_splits`: the locations in the order this request
+    /// prefers them (see `split_ranking`); empty under other strategies.
+    pub preferred: &'a [Sym],
 }
 
 impl Engine {
@@ -83,7 +86,7 @@ impl Engine {
                 .collect()
         };
         if ask.location.is_empty() {
-            self.order(rules, ask, &mut rooms);
+            self.order(rules, ask, planned, &mut rooms);
         }
         let allow_split = rules.allocation.allow_split && ask.location.is_empty();
         let mut takes = SmallVec::new();
@@ -157,7 +160,7 @@ impl Engine {
     }
 
     /// The candidates in the order the strategy takes them.
-    fn order(&self, rules: &RuleSet, ask: &Ask<'_>, rooms: &mut [Room]) {
+    fn order(&self, rules: &RuleSet, ask: &Ask<'_>, planned: &Planned, rooms: &mut [Room]) {
         let location_rank = |order: &[String], room: &Room| {
             let name = self
                 .symbols
@@ -171,9 +174,30 @@ impl Engine {
         match rules.allocation.strategy {
             Strategy::MostAvailable => rooms.sort_by_key(|r| std::cmp::Reverse((r.units, r.score))),
             Strategy::FewestSplits => {
-                // Most first, so the fewest locations cover the line; one that
-                // holds it all comes first either way.
-                rooms.sort_by_key(|r| std::cmp::Reverse((r.units, r.score)));
+                // A location that fills the line whole, one the request
+                // already takes from, then the request's preferred order;
+                // a line that must split takes the largest first.
+                let location = |r: &Room| self.positions[r.position as usize].location;
+                let used = |r: &Room| {
+                    planned
+                        .iter()
+                        .any(|(p, _)| self.positions[*p as usize].location == location(r))
+                };
+                let rank = |r: &Room| {
+                    ask.preferred
+                        .iter()
+                        .position(|l| *l == location(r))
+                        .unwrap_or(usize::MAX)
+                };
+                rooms.sort_by_key(|r| {
+                    let whole = r.units >= ask.requested;
+                    (
+                        !whole,
+                        !used(r),
+                        if whole { rank(r) } else { 0 },
+                        std::cmp::Reverse((r.units, r.score)),
+                    )
+                });
             }
             Strategy::Priority => {
                 rooms.sort_by_key(|r| location_rank(&rules.allocation.priority, r));
@@ -184,6 +208,38 @@ impl Engine {
                 None => rooms.sort_by_key(|r| std::cmp::Reverse((r.units, r.score))),
             },
         }
+    }
+
+    /// Under `fewest_splits`, the locations a request should come from
+    /// first: those that can fill the most of its lines whole (the lines
+    /// that leave the location to the rules), then those that can give the
+    /// most units to them, then those with the most available. A location
+    /// that fills every line ships the request from one place.
+    pub(super) fn split_ranking(&self, rules: &RuleSet, asks: &[Ask<'_>]) -> SmallVec<[Sym; 4]> {
+        // (location, lines filled whole, units it can give those lines,
+        // units it has for them in all)
+        let mut tally: SmallVec<[(Sym, u32, u64, u64); 4]> = SmallVec::new();
+        let nothing_planned = Planned::new();
+        for ask in asks.iter().filter(|a| a.location.is_empty()) {
+            for &position in self.sku_positions.get(&ask.sku_sym).into_iter().flatten() {
+                let room = self.room(rules, ask, position, &nothing_planned);
+                let location = self.positions[position as usize].location;
+                let index = match tally.iter().position(|(l, ..)| *l == location) {
+                    Some(index) => index,
+                    None => {
+                        tally.push((location, 0, 0, 0));
+                        tally.len() - 1
+                    }
+                };
+                let entry = &mut tally[index];
+                entry.1 += u32::from(room.units >= ask.requested);
+                entry.2 = entry.2.saturating_add(room.units.min(ask.requested));
+                entry.3 = entry.3.saturating_add(room.units);
+            }
+        }
+        // Stable: ties keep the order the locations were first met in.
+        tally.sort_by_key(|&(_, whole, given, room)| std::cmp::Reverse((whole, given, room)));
+        tally.into_iter().map(|(location, ..)| location).collect()
     }
 
     /// Without a split, the candidate giving the most (the first on a tie).
