@@ -39,7 +39,7 @@ from holdfast.config import Settings
 from holdfast.errors import Refusal
 from holdfast.interceptors import Call, current_call
 from holdfast.logs import fields
-from holdfast.metrics import Census, JournalState
+from holdfast.metrics import HOLD_ENDINGS, Census, JournalState
 from holdfast.store import sqlite
 from holdfast.store.events import EventJournal, JournalReader
 from holdfast.store.group_commit import GroupCommit, JournalWriteError
@@ -58,6 +58,9 @@ if TYPE_CHECKING:  # names of the stub only
     from holdfast.metrics import Metrics
 
 log = logging.getLogger("holdfast.ledger")
+
+# The reason code of an expiry's journal event (how a swept hold is told apart).
+HOLD_EXPIRED = "HOLD_EXPIRED"
 
 
 def engine_options(settings: Settings) -> dict[str, Any]:
@@ -189,11 +192,11 @@ class Ledger:
         try:
             method = getattr(self._live, item[0])
             outcome = cast(Outcome, method(*item[1:]))
-            self._record(calls=1)
-            self._count_expired()
+            self._count_expired(self._record(calls=1))
             self._feed_shadow()
             if self.metrics is not None:
                 self.metrics.decided(item, outcome, self._held_units(item, outcome))
+                self._count_hold_end(item, outcome)
         except BaseException:
             self._give_back(current_call())  # nothing reached the journal
             raise
@@ -232,12 +235,12 @@ class Ledger:
         self._admit()
         try:
             outcomes = self._live.execute_batch(list(items))
-            self._record(calls=1)
-            self._count_expired()
+            self._count_expired(self._record(calls=1))
             self._feed_shadow()
             if self.metrics is not None:
                 for item, outcome in zip(items, outcomes, strict=True):
                     self.metrics.decided(item, outcome, self._held_units(item, outcome))
+                    self._count_hold_end(item, outcome)
         except BaseException:
             self._give_back(current_call())  # nothing reached the journal
             raise
@@ -349,8 +352,7 @@ class Ledger:
         if self.store is not None and not self.store.healthy:
             return []
         expired = self._live.expire_due(now)
-        self._record(calls=0)
-        self._count_expired()
+        self._count_expired(self._record(calls=0))
         return expired
 
     def purge_idempotency(self, now: int) -> int:
@@ -478,6 +480,7 @@ class Ledger:
             events=store.events_written,
             # GroupCommit keeps no public depth yet: its count of calls waiting.
             queue_depth=store._pending_calls,
+            queue_limit=self._settings.commit_queue_limit,
         )
 
     # Inside ------------------------------------------------------------------------
@@ -557,12 +560,33 @@ class Ledger:
         if self.metrics is not None:
             self.metrics.group_committed(calls, seconds)
 
-    def _count_expired(self) -> None:
+    def _count_expired(self, events: list[tuple[int, bytes]]) -> None:
         # Every decision sweeps due holds first, inside the engine; the engine
         # counts them, so nothing here sweeps a second time to count.
         expired = self._live.take_expired_count()
-        if self.metrics is not None:
+        if self.metrics is not None and expired:
             self.metrics.expired(expired)
+            # Their durations: only then are the drained events read, until
+            # every expiry counted is found (a sweep's come first).
+            for _, body in events:
+                summary = Engine.event_summary(body)
+                if summary["reason"] == HOLD_EXPIRED and summary["reservation_id"] is not None:
+                    self._count_hold_end_of(
+                        summary["tenant"], summary["reservation_id"], "expire", summary["at"]
+                    )
+                    expired -= 1
+                    if not expired:
+                        break
+
+    def _count_hold_end(self, item: BatchItem, outcome: Outcome) -> None:
+        """How long the hold lasted, if this allocate or release ended one."""
+        if outcome.accepted and not outcome.replayed and outcome.reservation_id is not None:
+            self._count_hold_end_of(item[1], outcome.reservation_id, item[0], outcome.decided_at)
+
+    def _count_hold_end_of(self, tenant: str, reservation_id: str, action: str, at: int) -> None:
+        if self.metrics is not None and action in HOLD_ENDINGS:
+            view = self._live.reservation(tenant, reservation_id)
+            self.metrics.hold_ended(view, action, at)
 
     def _feed_shadow(self) -> None:
         # No shadow (almost always): nothing to take, and no crossing to ask.
@@ -580,15 +604,17 @@ class Ledger:
         view = self._live.reservation(item[1], outcome.reservation_id)
         return None if view is None else sum(line["quantity"] for line in view["lines"])
 
-    def _record(self, calls: int) -> None:
+    def _record(self, calls: int) -> list[tuple[int, bytes]]:
+        """Hand the decided events to the journal; them (for metrics)."""
         events = self._live.drain_journal()
         if self.store is None:
             # In memory mode the journal is dropped so it does not grow without bound.
-            return
+            return events
         self.store.append(events, calls)
         every = self._settings.snapshot_every_events
         if every and events and events[-1][0] - self._snapshot_seq >= every:
             self.snapshot(clock.now_ms())
+        return events
 
     def _journal_failed(self) -> None:
         # The engine holds decisions that will never be durable: serve nothing

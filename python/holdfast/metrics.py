@@ -11,7 +11,7 @@ by prometheus_client's thread: reading the engine from another thread would
 race the loop's decisions (the engine is never entered twice at once).
 
 Labels are bounded: method, code, reason, action, outcome, breaker, state,
-from_state, to_state, resource, answer, dependency, kind, version (each from a
+from_state, to_state, resource, answer, dependency, kind, ended, version (each from a
 fixed list, the catalogue of reason codes or the proto's methods; a rule-set
 version from the few an operator deploys). Never a
 SKU, tenant, reservation id or idempotency key. docs/metrics.md lists them all.
@@ -34,7 +34,7 @@ from holdfast import clock
 
 if TYPE_CHECKING:
     from holdfast import Outcome
-    from holdfast._core import BatchItem
+    from holdfast._core import BatchItem, ReservationView
     from holdfast.breakers import Breakers
 
 log = logging.getLogger("holdfast.metrics")
@@ -49,9 +49,21 @@ UNVERIFIED_DEPENDENCIES = ("feasibility",)
 # The core's kinds of divergence between the active rule set and a shadowed candidate.
 DIVERGENCE_KINDS = ("outcome", "reason", "placement", "hold_time")  # rust/core rule_sets.rs
 
+# How a hold ended: the history action of the transition that ended it, and
+# its label. Their series are created at zero like the lists above.
+HOLD_ENDINGS = {"allocate": "allocated", "release": "released", "expire": "expired"}
+# The reservation state of a hold (a reservation with a line still held).
+HELD = "RESERVED"
+
 # Around the latency objective (a decision answered in milliseconds, durable):
 # fine below 10 ms, coarse up to the deadlines callers set.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# How long holds last: checkouts in seconds to minutes, holds renewed or left
+# to expire at the defaults (15 min) and up to max_hold_seconds (a day).
+HOLD_DURATION_BUCKETS = (
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
+    21_600.0, 86_400.0,
+)  # fmt: skip
 # How old a warehouse fact is when it arrives: sub-second feeds to day-old files.
 FACT_LAG_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 21_600.0, 86_400.0)
 
@@ -90,6 +102,8 @@ class JournalState(NamedTuple):
     transactions: int
     events: int
     queue_depth: int
+    # commit_queue_limit: at this depth commitments are refused OVERLOADED
+    queue_limit: int
 
 
 class Metrics:
@@ -151,6 +165,16 @@ class Metrics:
         self.expirations = Counter(
             "holdfast_holds_expired", "Holds that reached their expiry unconverted.", registry=r
         )
+        self.hold_duration = Histogram(
+            "holdfast_hold_duration_seconds",
+            "How long holds lasted, placed to ended, by how they ended "
+            "(allocated, released, expired).",
+            ["ended"],
+            buckets=HOLD_DURATION_BUCKETS,
+            registry=r,
+        )
+        for ended in HOLD_ENDINGS.values():
+            self.hold_duration.labels(ended)
         self.stale_updates = Counter(
             "holdfast_stale_updates",
             "Warehouse facts refused as older than the one applied, by action.",
@@ -194,7 +218,9 @@ class Metrics:
         # Breakers (their states are read at scrape time from the registry).
         self.breaker_transitions = Counter(
             "holdfast_circuit_breaker_transitions",
-            "Circuit breaker state changes, by breaker, from and to state.",
+            "Circuit breaker transitions, by breaker, from and to state: every state "
+            "change, and every operator reset (a reset of a CLOSED breaker empties its "
+            "window and counts as CLOSED to CLOSED).",
             ["breaker", "from_state", "to_state"],
             registry=r,
         )
@@ -315,6 +341,27 @@ class Metrics:
     def expired(self, count: int) -> None:
         if count:
             self.expirations.inc(count)
+
+    def hold_ended(self, view: ReservationView | None, action: str, at: int) -> None:
+        """Observe the hold of ``view`` if the ``action`` decided at ``at`` (unix
+        ms) ended it: the reservation's history has that transition out of
+        RESERVED. A decision that leaves lines held (a partial allocate) or
+        that follows the hold's end (releasing an allocation) ended none."""
+        ended = HOLD_ENDINGS.get(action)
+        if view is None or ended is None:
+            return
+        for entry in reversed(view["history"]):
+            if entry["at"] < at:
+                return
+            if (
+                entry["action"] == action
+                and entry["at"] == at
+                and entry["from_state"] == HELD
+                and entry["to_state"] != HELD
+            ):
+                seconds = max(0, at - view["created_at"]) / 1000
+                self.hold_duration.labels(ended).observe(seconds)
+                return
 
     def waited_for_commit(self, seconds: float) -> None:
         self.commit_wait.observe(seconds)
@@ -521,6 +568,11 @@ def _journal_metrics(journal: JournalState) -> Iterator[Metric]:
         "holdfast_journal_commit_queue_depth",
         "Calls whose events wait for a commit.",
         value=journal.queue_depth,
+    )
+    yield GaugeMetricFamily(
+        "holdfast_journal_commit_queue_limit",
+        "commit_queue_limit: at this queue depth commitments are refused OVERLOADED.",
+        value=journal.queue_limit,
     )
 
 

@@ -196,6 +196,9 @@ class RedisLedger(Ledger):
             await self._catch_up_to(committed.seq or committed.head)
             if committed.ok:
                 expired.append(reservation_id)
+                if self.metrics is not None:
+                    ended = Engine.event_summary(proposal[0])
+                    self._count_hold_end_of(ended["tenant"], reservation_id, "expire", ended["at"])
         if expired and self.metrics is not None:
             self.metrics.expired(len(expired))
         return expired
@@ -311,6 +314,7 @@ class RedisLedger(Ledger):
         self._feed_shadow()
         if self.metrics is not None:
             self.metrics.decided(item, outcome, self._held_units(item, outcome))
+            self._count_hold_end(item, outcome)
         return outcome
 
     # Following the stream ----------------------------------------------------------
