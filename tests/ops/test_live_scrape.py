@@ -16,7 +16,7 @@ from sre_kit import DASHBOARD, dashboard_exprs, documented, family_of, metric_na
 BOUNDED_LABELS = {
     "method", "code", "reason", "action", "outcome", "version", "le",
     "breaker", "state", "from_state", "to_state", "resource", "answer", "dependency",
-    "kind",
+    "kind", "ended",
 }  # fmt: skip
 # Metrics Prometheus itself adds to every target (the dashboard may use them).
 SCRAPE_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
