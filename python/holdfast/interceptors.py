@@ -9,7 +9,8 @@ the metadata names. It takes or mints the request id and returns it in the
 initial metadata, refuses a call whose deadline has already passed, and
 writes one JSON log line per call with its method, status code, reason,
 duration and request id (and, for a decision, its reservation, key and rule
-version), never the token. Servicers read the identity with
+version), never the token; a batch adds one line per decided operation
+(:func:`log_decision`). Servicers read the identity with
 :func:`current_call`.
 
 Two more things every call gets:
@@ -46,6 +47,7 @@ from holdfast import auth, clock, errors
 from holdfast.logs import fields
 
 if TYPE_CHECKING:
+    from holdfast import Outcome
     from holdfast.auth import Authority, Principal
     from holdfast.breakers import Breakers
     from holdfast.metrics import Metrics
@@ -362,6 +364,32 @@ def _line(call: Call, code: str, seconds: float) -> dict[str, Any]:
         facts["idempotency_key"] = call.idempotency_key
         facts["rule_version"] = call.rule_version
     return fields(**facts)
+
+
+def decisions_logged() -> bool:
+    """Whether decision lines are read (INFO enabled): asked once per batch,
+    so a batch nobody logs builds no line."""
+    return log.isEnabledFor(logging.INFO)
+
+
+def log_decision(call: Call, index: int, kind: str, key: str, outcome: Outcome) -> None:
+    """One decided operation of a batch as its own line (the call's line
+    says only how the batch as a whole ended): which operation, by whom, under
+    which request id, and the core's decision."""
+    facts = fields(
+        method=call.method,
+        operation=index,
+        kind=kind,
+        tenant=call.tenant,
+        actor=call.actor,
+        request_id=call.request_id,
+        reservation_id=outcome.reservation_id or "",
+        idempotency_key=key,
+        reason=outcome.reason,
+        rule_version=outcome.rule_version,
+        replayed=outcome.replayed,
+    )
+    log.info("decision", extra=facts)
 
 
 def _code_name(code: Any) -> str:

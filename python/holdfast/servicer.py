@@ -31,7 +31,7 @@ from holdfast import (
 )
 from holdfast.batch_answer import BatchAnswer
 from holdfast.errors import Refusal
-from holdfast.interceptors import current_call
+from holdfast.interceptors import current_call, decisions_logged, log_decision
 from holdfast.ledger import Ledger
 from holdfast.logs import fields
 from holdfast.store.events import EventJournal, encode_page_token
@@ -211,6 +211,12 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
             committed_at = await self._ledger.settle()
         except Refusal as refusal:
             await errors.abort(context, refusal)
+        # One line per decision, once it is durable (a batch refused at the
+        # commit decided nothing the caller was told of); not built unless read.
+        if decisions_logged():
+            for index, kind, outcome in zip(decided, decided_kinds, outcomes, strict=True):
+                key = getattr(getattr(operations[index], kind), "idempotency_key", "")
+                log_decision(call, index, kind, key, outcome)
         return answer.encoded(committed_at)
 
     # Shared ----------------------------------------------------------------------

@@ -69,5 +69,9 @@ def test_sigterm_lets_in_flight_calls_finish_and_reports_not_serving(tmp_path: P
     messages = [r["msg"] for r in server.log_records()]
     assert "draining" in messages
     assert messages[-1] == "stopped"
-    batch_lines = [r for r in server.log_records() if r.get("method", "").endswith("/ExecuteBatch")]
+    batch_lines = [
+        r
+        for r in server.log_records()
+        if r.get("msg") == "call" and r.get("method", "").endswith("/ExecuteBatch")
+    ]
     assert [r["code"] for r in batch_lines] == ["OK"] * CALLS
