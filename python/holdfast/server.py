@@ -125,8 +125,13 @@ async def sweep_expired(ledger: Ledger, interval_s: float) -> None:
             # next request, which expires what is due first): keep serving.
             log.exception("expiry sweep failed")
             continue
-        if expired:
-            log.info("holds expired", extra=fields(count=len(expired)))
+        # An expiry is a decision: one line per hold, as each decided call
+        # has its own (the sweep's count is the expirations metric). The
+        # ledger names only the reservation; its tenant and rule version are
+        # in its history. Not built unless read.
+        if expired and log.isEnabledFor(logging.INFO):
+            for reservation_id in expired:
+                log.info("hold expired", extra=fields(reservation_id=reservation_id))
 
 
 class Readiness:

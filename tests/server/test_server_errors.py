@@ -246,9 +246,15 @@ def test_the_sweeper_expires_holds_without_any_request(
 ) -> None:
     sku = unique("sweep")
     stock(inventory, sku, 10)
-    before = len([r for r in server.log_records() if r.get("msg") == "holds expired"])
-    inventory.Reserve(reserve(sku, 2, hold_seconds=1), timeout=10)
-    # No call touches the position until the sweeper has logged an expiry.
-    swept = wait_for_log(server, lambda r: r.get("msg") == "holds expired", timeout=30)
-    assert len(swept) > before
+    held = inventory.Reserve(reserve(sku, 2, hold_seconds=1), timeout=10)
+    rid = held.reservation.reservation_id
+    # No call touches the position until the sweeper has logged this expiry:
+    # one INFO line per expired hold, naming its reservation.
+    swept = wait_for_log(
+        server,
+        lambda r: r.get("msg") == "hold expired" and r.get("reservation_id") == rid,
+        timeout=30,
+    )
+    assert len(swept) == 1, swept
+    assert swept[0]["level"] == "INFO"
     assert available(inventory, sku).reserved == 0
