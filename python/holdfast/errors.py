@@ -7,7 +7,9 @@ status, readable by any gRPC client (``grpc_status.rpc_status.from_call``):
 
 - code: the reason catalogue's gRPC code (never re-typed here);
 - message: the refusal's own sentence;
-- details: one ``google.rpc.ErrorInfo{reason, domain, metadata: the facts}``,
+- details: one ``google.rpc.ErrorInfo{reason, domain, metadata: the facts}``
+  (a business rejection's also name ``rule_version``, the rule set that
+  refused it, when the caller knows it: a unary call's decision does),
   plus ``BadRequest`` for INVALID_ARGUMENT, ``PreconditionFailure`` for
   FAILED_PRECONDITION, ``QuotaFailure`` for QUOTA_EXCEEDED (subject
   ``tenant:NAME``, the limit reached) and ``RetryInfo`` when the reason is
@@ -170,13 +172,21 @@ def retry_delay_s(refusal: Rejection | Refusal) -> float | None:
 
 
 def status_of(
-    refusal: Rejection | Refusal, retry_after_s: float | None = None
+    refusal: Rejection | Refusal,
+    retry_after_s: float | None = None,
+    *,
+    rule_version: str = "",
 ) -> status_pb2.Status:
-    """The ``google.rpc.Status`` of a refusal: code, message and rich details."""
+    """The ``google.rpc.Status`` of a refusal: code, message and rich details.
+    ``rule_version``: the version that decided a business rejection (the
+    core's Rejection does not carry it; its Outcome does), put in ErrorInfo."""
     reason = REASONS[refusal.reason]
     if retry_after_s is None and isinstance(refusal, Refusal):
         retry_after_s = refusal.retry_after_s
     facts = {key: _text(value) for key, value in refusal.facts.items()}
+    if rule_version and isinstance(refusal, Rejection):
+        # Which rule set refused, so a caller can tell a rule's answer from the next one's.
+        facts.setdefault("rule_version", rule_version)
     status = status_pb2.Status(code=reason.grpc_code, message=refusal.message)
     status.details.add().Pack(
         error_details_pb2.ErrorInfo(reason=reason.name, domain=DOMAIN, metadata=facts)
@@ -218,7 +228,9 @@ async def abort(context: Any, refusal: Rejection | Refusal) -> NoReturn:
     if refusal.reason == OVERLOADED:
         # Counted by the interceptor when the call ends, by the bound reached.
         call.overloaded = _text(refusal.facts.get("resource"))
-    status = rpc_status.to_status(status_of(refusal))
+    # A decided call names the deciding version (holdfast.servicer sets it
+    # from the outcome before it aborts with the rejection).
+    status = rpc_status.to_status(status_of(refusal, rule_version=call.rule_version))
     trailers = [*status.trailing_metadata, *interceptors.degraded_trailer(call)]
     delay_s = retry_delay_s(refusal)
     if delay_s is not None:
