@@ -135,11 +135,15 @@ class RuleStore:
                 return activation.activated_at
         return None
 
-    def active_before(self, current: str) -> str | None:
+    def active_before(self, current: str, builtin: str) -> str | None:
         """The version that was active before ``current``: the latest
-        activation of another deployed version (None if there was none)."""
+        activation of another version that can be activated again, a deployed
+        one or the engine's ``builtin`` (never stored, but activated by name
+        and recorded like any other); None if there was none."""
         for activation in reversed(self._activations):
-            if activation.version != current and activation.version in self._versions:
+            if activation.version == current:
+                continue
+            if activation.version in self._versions or activation.version == builtin:
                 return activation.version
         return None
 
