@@ -14,8 +14,12 @@ rules.shadow_stop), through the OperationsServicer's recorder.
 The engine's built-in rule set (``builtin-1``: the configured hold times, no
 caps) has no text and is never stored: it is always listed, last, with empty
 text; activating it by name, or rolling back from the first version ever
-activated, switches back to it (the engine builds its body). Its name cannot
-be deployed.
+activated (or past a later activation of it), switches back to it, and it
+can be shadowed (the engine builds its body). Its name cannot be deployed.
+
+Switches (activate, rollback, shadow start) are made one at a time in a
+process (``RuleService._switching``), from the first read of what is active
+to the activation's history row, so the history is in the journal's order.
 """
 
 # The method names are the proto's RPC names.
@@ -23,6 +27,7 @@ be deployed.
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import logging
 import sqlite3
@@ -123,6 +128,11 @@ class RuleService:
         self._builtin = Engine().active_rules()
         # Set by the OperationsServicer that delegates to this service.
         self.recorded: Recorder | None = None
+        # Switches (activate, rollback, shadow start) one at a time, each
+        # from its first read of what is active to its history row: so the
+        # activation history is in the journal's order, and a rollback picks
+        # its target from the version really active when it switches.
+        self._switching = asyncio.Lock()
 
     # Reads -------------------------------------------------------------------------
 
@@ -156,7 +166,7 @@ class RuleService:
         except Refusal as refusal:
             await errors.abort(context, refusal)
         versions = [self._message(stored, active, shadow) for stored in self._store.newest_first()]
-        versions.append(self._builtin_message(self._builtin, active))  # the oldest there is
+        versions.append(self._builtin_message(self._builtin, active, shadow))  # the oldest there is
         return pb.ListRuleSetsResponse(
             versions=versions, active_version=active, shadow_version=shadow
         )
@@ -172,7 +182,7 @@ class RuleService:
             if stored is None:
                 if request.version != self._builtin:
                     raise _not_found(request.version)
-                return self._builtin_message(self._builtin, active)
+                return self._builtin_message(self._builtin, active, shadow)
         except Refusal as refusal:
             await errors.abort(context, refusal)
         return self._message(stored, active, shadow, with_text=True)
@@ -191,8 +201,8 @@ class RuleService:
         lines = difflib.unified_diff(
             before.splitlines(keepends=True),
             after.splitlines(keepends=True),
-            fromfile=request.from_version,
-            tofile=request.to_version,
+            fromfile=self._diff_label(request.from_version),
+            tofile=self._diff_label(request.to_version),
         )
         # A last line without its newline still ends one in the diff.
         diff = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
@@ -259,7 +269,10 @@ class RuleService:
         async def activate(context: Context) -> pb.RuleSetVersion:
             return await self._activate(request.version, reason, context)
 
-        return await self._recorded("rules.activate", request.version, reason, context, activate)
+        async with self._switching:
+            return await self._recorded(
+                "rules.activate", request.version, reason, context, activate
+            )
 
     async def RollbackRuleSet(
         self, request: pb.RollbackRuleSetRequest, context: Context
@@ -267,11 +280,19 @@ class RuleService:
         try:
             _actor()
             reason = _said("reason", request.reason)
+        except Refusal as refusal:
+            await errors.abort(context, refusal)
+        async with self._switching:
+            return await self._roll_back(reason, context)
+
+    async def _roll_back(self, reason: str, context: Context) -> pb.RuleSetVersion:
+        """The rollback, its target read under the switching lock."""
+        try:
             await self._fresh()
             current = self._ledger.rule_version
         except Refusal as refusal:
             await errors.abort(context, refusal)
-        previous = self._store.active_before(current)
+        previous = self._store.active_before(current, self._builtin)
         if previous is None and current != self._builtin:
             previous = self._builtin  # before the first activation, the built-in set decided
 
@@ -303,15 +324,18 @@ class RuleService:
         async def start(context: Context) -> pb.ShadowReport:
             try:
                 await self._fresh()
-                rules = self._store.rules(request.version)
-                if rules is None:
-                    raise _not_found(request.version)
+                rules = self._body(request.version)
+                if request.version == self._ledger.rule_version:
+                    raise _shadowing_active(request.version)
                 self._control.start_shadow(rules)
                 return self._report()
             except Refusal as refusal:
                 await errors.abort(context, refusal)
 
-        return await self._recorded("rules.shadow_start", request.version, reason, context, start)
+        async with self._switching:  # not beside a switch that would make it the active one
+            return await self._recorded(
+                "rules.shadow_start", request.version, reason, context, start
+            )
 
     async def StopShadow(self, request: pb.StopShadowRequest, context: Context) -> pb.ShadowReport:
         try:
@@ -340,12 +364,7 @@ class RuleService:
         call = current_call()
         try:
             await self._fresh()
-            rules = self._store.rules(version)
-            if rules is None and version == self._builtin:
-                # Never stored: the engine's own, so a first activation can be undone.
-                rules = self._ledger.builtin_rules(version)
-            if rules is None:
-                raise _not_found(version)
+            rules = self._body(version)
             if self._ledger.rule_version != version:
                 await self._control.activate(rules, call.actor)
                 await self._ledger.settle()
@@ -355,15 +374,29 @@ class RuleService:
         except Refusal as refusal:
             await errors.abort(context, refusal)
         if stored is None:
-            return self._builtin_message(version, active)
+            return self._builtin_message(version, active, shadow)
         return self._message(stored, active, shadow)
 
+    def _body(self, version: str) -> RuleSet:
+        """A version's parsed body: a deployed one's, or the built-in set's
+        (never stored: the engine builds it, so a first activation can be
+        undone and the built-in set shadowed); RULE_SET_NOT_FOUND otherwise."""
+        rules = self._store.rules(version)
+        if rules is None and version == self._builtin:
+            rules = self._ledger.builtin_rules(version)
+        if rules is None:
+            raise _not_found(version)
+        return rules
+
     async def _fresh(self) -> None:
-        """What other replicas deployed and activated (on a shared store)."""
+        """What other replicas deployed and activated (on a shared store),
+        and the version active now (this replica's copy caught up with the
+        switches other replicas committed)."""
         try:
             await self._store.refresh()
         except RedisError as e:
             raise _store_failed(e) from None
+        await self._ledger.fresh()
 
     async def _history(self, activation: Activation) -> None:
         try:
@@ -397,8 +430,15 @@ class RuleService:
         if stored is not None:
             return stored.text
         if version == self._builtin:
-            return ""  # the built-in set: no text
+            return ""  # the built-in set: no text (its label in a diff says so)
         raise _not_found(version)
+
+    def _diff_label(self, version: str) -> str:
+        """A diff's file name: the version, and for the built-in set that it
+        has no text (the core gives it no text form), so its side is empty."""
+        if version == self._builtin and self._store.get(version) is None:
+            return f"{version} (built in: no text)"
+        return version
 
     def _message(
         self, stored: StoredRuleSet, active: str, shadow: str, *, with_text: bool = False
@@ -425,12 +465,21 @@ class RuleService:
             message.activated_at.CopyFrom(convert.timestamp(activated_at))
         return message
 
-    def _builtin_message(self, version: str, active: str) -> pb.RuleSetVersion:
+    def _builtin_message(self, version: str, active: str, shadow: str) -> pb.RuleSetVersion:
+        summary = self._ledger.builtin_rules(version).summary()
         return pb.RuleSetVersion(
             version=version,
             author="holdfast",
-            description="built in: the server's configured hold times, no caps (no text)",
-            state=pb.ACTIVE if version == active else pb.DEPLOYED,
+            description=(
+                "built in (no text): the server's configured hold times "
+                f"(default {summary['default_hold_seconds']} s, "
+                f"at most {summary['max_hold_seconds']} s), {summary['strategy']}, "
+                f"{'split' if summary['allow_split'] else 'no split'}, no caps, "
+                "no safety stock beyond the positions' own"
+            ),
+            state=(
+                pb.ACTIVE if version == active else pb.SHADOW if version == shadow else pb.DEPLOYED
+            ),
         )
 
     def _report(self) -> pb.ShadowReport:
@@ -514,6 +563,17 @@ def _where(line: int | None, field: str) -> str:
 
 def _not_found(version: str) -> Refusal:
     return Refusal(RULE_SET_NOT_FOUND, f"no rule set {version!r} is deployed", {"version": version})
+
+
+def _shadowing_active(version: str) -> Refusal:
+    # No reason code in the core's catalogue says "already active" (a
+    # FAILED_PRECONDITION one would be a core change); the version field is
+    # what is wrong, so INVALID_ARGUMENT names it.
+    return Refusal.invalid(
+        "version",
+        f"{version!r} is the active rule set: a shadow of it would decide every request "
+        "as the active set does and never diverge; shadow another version",
+    )
 
 
 def _exists(version: str, offered: str, stored: str) -> Refusal:
