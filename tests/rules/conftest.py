@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from backends import BACKENDS, BackendServer
 from holdfast.client import OperationsClient
 from holdfast.v1 import inventory_pb2 as pb
 from rules_support import RulesServer, operator
@@ -50,3 +51,17 @@ def stock() -> Callable[[OperationsClient, str, str, int], pb.StockResponse]:
         return client.set_stock(sku, location, on_hand, source_sequence=next(_sequence))
 
     return count
+
+
+@pytest.fixture(params=BACKENDS)
+def on_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackendServer]:
+    """A fresh server of the test's own on SQLite, then on Redis (the session's
+    redis-server, a prefix of the test's own)."""
+    backend = str(request.param)
+    url = request.getfixturevalue("redis_server").url if backend == "redis" else ""
+    process = BackendServer(backend, tmp_path, url).start()
+    try:
+        yield process
+    finally:
+        code = process.stop()
+    assert code == 0, f"{backend} server did not drain cleanly ({code}):\n{process.log_text()}"
