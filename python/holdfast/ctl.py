@@ -3,7 +3,8 @@
 A person's window on a running server. It speaks only through the public
 client (``holdfast.client``), like any caller would, so what it shows is what
 a storefront would see. Tables are for reading; ``--json`` prints the answer's
-proto as JSON for scripts.
+proto as JSON for scripts (``show``: the reservation with its journaled
+``events`` beside it).
 
 Exit codes: 0 done, 1 the server refused the call, 2 invalid usage or
 arguments (ours or the server's INVALID_ARGUMENT), 3 the server could not be
@@ -310,24 +311,6 @@ def describe_reservation(reservation: pb.Reservation, decision: pb.Decision | No
     return fields(pairs) + "\n\n" + lines
 
 
-def describe_history(reservation: pb.Reservation) -> str:
-    rows = [
-        (
-            entry.action,
-            state_name(entry.from_state),
-            state_name(entry.to_state),
-            when(entry.at),
-            entry.actor or "-",
-            reason_name(entry.reason),
-            entry.rule_version or "-",
-            entry.idempotency_key or "-",
-        )
-        for entry in reservation.history
-    ]
-    headers = ["ACTION", "FROM", "TO", "AT", "ACTOR", "REASON", "RULE", "KEY"]
-    return "history\n" + table(headers, rows)
-
-
 def describe_positions(positions: Sequence[pb.StockPosition]) -> str:
     headers = [
         "SKU",
@@ -361,9 +344,9 @@ def describe_positions(positions: Sequence[pb.StockPosition]) -> str:
     return table(headers, rows)
 
 
-# Commands: each calls the client once and returns (message, text for people).
+# Commands: each returns (the answer for --json, text for people).
 
-Outcome = tuple[Message, str]
+Outcome = tuple[Message | dict[str, object], str]
 
 
 def _stock(client: Client, args: argparse.Namespace) -> Outcome:
@@ -423,13 +406,38 @@ def _renew(client: Client, args: argparse.Namespace) -> Outcome:
 
 def _show(client: Client, args: argparse.Namespace) -> Outcome:
     reservation = client.get_reservation(args.reservation_id)
-    text = describe_reservation(reservation, None) + "\n\n" + describe_history(reservation)
-    return reservation, text
+    text = describe_reservation(reservation, None)
+    try:
+        events = journaled_events(client, args.reservation_id).events
+    except HoldfastError as error:
+        if not _no_journal(error):
+            raise
+        # In memory there is no journal to read the history from.
+        return reservation, f"{text}\n\nhistory not shown: {_one_line(error.message)}"
+    # --json: the reservation as the server answers it, and its events as
+    # `history --json` prints them (their body_json holds the notes).
+    shown = json_format.MessageToDict(reservation, always_print_fields_with_no_presence=True)
+    shown["events"] = [
+        json_format.MessageToDict(event, always_print_fields_with_no_presence=True)
+        for event in events
+    ]
+    return shown, f"{text}\n\nhistory\n{describe_events(events)}"
+
+
+def _no_journal(error: HoldfastError) -> bool:
+    """The server keeps no journal (it runs in memory): ListEvents cannot answer."""
+    facts = error.facts
+    # A breaker's refusal names the breaker; the missing journal does not.
+    return (
+        error.reason == "DEPENDENCY_UNAVAILABLE"
+        and facts.get("dependency") == "journal"
+        and "breaker" not in facts
+    )
 
 
 # The audit trail and the feed.
 
-EVENT_HEADERS = ["SEQ", "AT", "KIND", "ACTOR", "REASON", "KEY", "NOTE"]
+EVENT_HEADERS = ["SEQ", "AT", "KIND", "ACTOR", "REASON", "KEY", "RULE", "NOTE"]
 
 # The change fields that say why, in the journal's JSON (a release's note,
 # an adjustment's reason): an operator override's reason shows here.
@@ -458,22 +466,36 @@ def event_row(event: pb.Event) -> tuple[int, str, str, str, str, str]:
     )
 
 
-def _history(client: Client, args: argparse.Namespace) -> Outcome:
-    # Every page, so the table is the whole history.
+def journaled_events(client: Client, reservation_id: str) -> pb.ListEventsResponse:
+    """Every journaled event of the reservation, oldest first (every page,
+    so a table of them is the whole history)."""
     answer = pb.ListEventsResponse()
     token = ""
     while True:
         page = client.list_events(
-            reservation_id=args.reservation_id, page_size=MAX_PAGE, page_token=token
+            reservation_id=reservation_id, page_size=MAX_PAGE, page_token=token
         )
         answer.events.extend(page.events)
         token = page.next_page_token
         if not token:
-            break
+            return answer
+
+
+def describe_events(events: Sequence[pb.Event]) -> str:
+    """A reservation's history as `show` and `history` print it: one row per
+    journaled event, the rule version that decided it and its note (an
+    override's reason)."""
+    rows = [
+        (*event_row(event), event.rule_version or "-", event_note(event) or "-") for event in events
+    ]
+    return table(EVENT_HEADERS, rows)
+
+
+def _history(client: Client, args: argparse.Namespace) -> Outcome:
+    answer = journaled_events(client, args.reservation_id)
     if not answer.events:
         return answer, f"no journaled events for {args.reservation_id}"
-    rows = [(*event_row(event), event_note(event) or "-") for event in answer.events]
-    return answer, table(EVENT_HEADERS, rows)
+    return answer, describe_events(answer.events)
 
 
 def describe_event(event: pb.Event) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 from client_harness import ServerProcess, free_port, run_ctl
@@ -40,7 +41,7 @@ def test_stock_reserve_show_release(server: ServerProcess, tenant: str) -> None:
 
     shown = run_ctl(server.target, "show", reservation_id, tenant=tenant)
     assert shown.returncode == 0, shown.stderr
-    for expected in ("RESERVED", "order-9", "history", "reserve", "alice", "cli-key-1"):
+    for expected in ("RESERVED", "order-9", "history", "hold_placed", "alice", "cli-key-1"):
         assert expected in shown.stdout, (expected, shown.stdout)
 
     listed = run_ctl(server.target, "stock", "show", "--sku", sku, tenant=tenant)
@@ -62,13 +63,55 @@ def test_stock_reserve_show_release(server: ServerProcess, tenant: str) -> None:
     assert "RELEASED" in released.stdout
 
     history = run_ctl(server.target, "show", reservation_id, "--json", tenant=tenant)
-    entries = json.loads(history.stdout)["history"]
+    shown = json.loads(history.stdout)
+    entries = shown["history"]
     assert [(e["action"], e["actor"]) for e in entries] == [
         ("reserve", "alice"),
         ("release", "bob"),
     ]
     assert entries[1]["fromState"] == "LINE_STATE_RESERVED"
     assert entries[1]["toState"] == "LINE_STATE_RELEASED"
+    # Beside the reservation, its journaled events as `history --json` prints them.
+    listed = json.loads(
+        run_ctl(server.target, "history", reservation_id, "--json", tenant=tenant).stdout
+    )
+    assert shown["events"] == listed["events"]
+    assert [e["actor"] for e in shown["events"]] == ["alice", "bob"]
+
+
+def test_show_has_the_history_rows_of_history(server: ServerProcess, tenant: str) -> None:
+    """`show` prints the same history table as `history`, NOTE included: an
+    operator's override reason shows in both."""
+    sku = f"SKU-{uuid.uuid4().hex[:8]}"
+    run_ctl(server.target, "stock", "set", sku, "W1", "4", "--sequence", "1", tenant=tenant)
+    held = run_ctl(
+        server.target, "--actor", "alice", "reserve", f"{sku}:W1:1", "--json", tenant=tenant
+    )
+    reservation_id = json.loads(held.stdout)["reservation"]["reservationId"]
+    overridden = run_ctl(
+        server.target,
+        "--actor",
+        "ops-dana",
+        "override",
+        "release",
+        reservation_id,
+        "--reason",
+        "customer called",
+        tenant=tenant,
+    )
+    assert overridden.returncode == 0, overridden.stderr
+
+    shown = run_ctl(server.target, "show", reservation_id, tenant=tenant)
+    assert shown.returncode == 0, shown.stderr
+    history = run_ctl(server.target, "history", reservation_id, tenant=tenant)
+    assert history.returncode == 0, history.stderr
+    table = shown.stdout.split("\nhistory\n", 1)[1]
+    assert table == history.stdout
+    header, *rows = table.splitlines()
+    assert header.split()[-2:] == ["RULE", "NOTE"]
+    assert len(rows) == 2
+    assert rows[-1].split()[2:4] == ["lines_moved", "ops-dana"]
+    assert rows[-1].endswith("customer called")
 
 
 def test_adjust_allocate_and_renew(server: ServerProcess, tenant: str) -> None:
@@ -136,6 +179,26 @@ def test_a_refusal_exits_1_with_one_clear_line(server: ServerProcess, tenant: st
     missing = run_ctl(server.target, "show", str(uuid.uuid4()), tenant=tenant)
     assert missing.returncode == 1
     assert "RESERVATION_NOT_FOUND" in missing.stderr
+
+
+def test_show_on_a_server_in_memory_says_why_it_has_no_history(tmp_path: Path) -> None:
+    """Without a journal there are no events to show: the reservation is
+    shown, and the history's absence is explained, not an error."""
+    memory = ServerProcess(tmp_path / "memory.log", None, "--in-memory")
+    memory.start()
+    try:
+        memory.wait_serving()
+        sku = f"SKU-{uuid.uuid4().hex[:8]}"
+        run_ctl(memory.target, "stock", "set", sku, "W1", "2", "--sequence", "1")
+        held = run_ctl(memory.target, "reserve", f"{sku}:W1:1", "--json")
+        reservation_id = json.loads(held.stdout)["reservation"]["reservationId"]
+        shown = run_ctl(memory.target, "show", reservation_id)
+    finally:
+        assert memory.stop() == 0, memory.log_text()
+    assert shown.returncode == 0, shown.stderr
+    assert reservation_id in shown.stdout
+    assert "history not shown: " in shown.stdout
+    assert "runs in memory" in shown.stdout
 
 
 def test_invalid_arguments_exit_2(server: ServerProcess, tenant: str) -> None:
