@@ -161,7 +161,7 @@ def test_labels_are_bounded(after_traffic: Samples) -> None:
     # Bounded sets only: never a sku, tenant, reservation id or key.
     allowed = {"method", "code", "reason", "action", "outcome", "le", "version"}
     allowed |= {"breaker", "state", "from_state", "to_state", "resource", "answer", "dependency"}
-    allowed |= {"kind"}
+    allowed |= {"kind", "ended"}
     for name, labels in after_traffic:
         assert name.startswith("holdfast_"), name
         assert {key for key, _ in labels} <= allowed, (name, labels)
