@@ -414,17 +414,17 @@ location = "PAR"
 time_zone = "UTC"
 cutoff = "9:00"
 "#;
-    // Each error names the line of its `[[capacity]]` entry.
+    // Each error names the line of its setting.
     let errors = parse(text).unwrap_err();
     let found: Vec<_> = errors.iter().map(|e| (e.line, e.field.as_str())).collect();
     assert_eq!(
         found,
         vec![
-            (Some(4), "capacity[0].time_zone"),
-            (Some(4), "capacity[0].daily_pick_units"),
-            (Some(4), "capacity[0].cutoff"),
-            (Some(10), "capacity[1].cutoff"),
-            (Some(10), "capacity[1].location"),
+            (Some(6), "capacity[0].time_zone"),
+            (Some(7), "capacity[0].daily_pick_units"),
+            (Some(8), "capacity[0].cutoff"),
+            (Some(11), "capacity[1].location"),
+            (Some(13), "capacity[1].cutoff"),
         ],
         "{errors:?}"
     );

@@ -128,12 +128,13 @@ when_unavailable = "maybe"
     let expected = [
         "line 1: version: must not be empty",
         "line 2: author: must not be empty",
-        "line 6: holds.default_seconds: must be between 1 and max_seconds (3600)",
-        "line 8: channel_caps[0].max_percent: must be between 0 and 100",
+        "line 5: holds.default_seconds: must be between 1 and max_seconds (3600)",
+        "line 10: channel_caps[0].max_percent: must be between 0 and 100",
+        // A missing setting is blamed on its table.
         "line 12: channel_caps[1]: needs max_units, max_percent or both",
-        "line 15: safety_stock[0].quantity: must not be negative",
-        "line 19: allocation.strategy: must be one of priority, most_available, fewest_splits, nearest",
-        "line 19: allocation.priority: \"W1\" is listed twice",
+        "line 17: safety_stock[0].quantity: must not be negative",
+        "line 20: allocation.strategy: must be one of priority, most_available, fewest_splits, nearest",
+        "line 21: allocation.priority: \"W1\" is listed twice",
         "line 24: feasibility.when_unavailable: must be \"refuse\" or \"accept_unverified\"",
     ];
     assert_eq!(found, expected);

@@ -61,10 +61,10 @@ struct Raw {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCapacity {
-    location: String,
-    time_zone: String,
-    daily_pick_units: Option<i64>,
-    cutoff: Option<String>,
+    location: Spanned<String>,
+    time_zone: Spanned<String>,
+    daily_pick_units: Option<Spanned<i64>>,
+    cutoff: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -79,46 +79,55 @@ struct RawHolds {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHoldPair {
-    default_seconds: Option<i64>,
-    max_seconds: Option<i64>,
+    default_seconds: Option<Spanned<i64>>,
+    max_seconds: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSafety {
     #[serde(default = "every_location")]
-    location: String,
-    sku: String,
-    quantity: i64,
+    location: Spanned<String>,
+    sku: Spanned<String>,
+    quantity: Spanned<i64>,
 }
 
-fn every_location() -> String {
-    "*".to_owned()
+fn every_location() -> Spanned<String> {
+    Spanned::new(0..0, "*".to_owned())
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCap {
-    channel: String,
-    max_units: Option<i64>,
-    max_percent: Option<i64>,
+    channel: Spanned<String>,
+    max_units: Option<Spanned<i64>>,
+    max_percent: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAllocation {
     #[serde(default = "most_available")]
-    strategy: String,
-    #[serde(default)]
-    priority: Vec<String>,
+    strategy: Spanned<String>,
+    priority: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     allow_split: bool,
     #[serde(default)]
-    nearest: BTreeMap<String, Vec<String>>,
+    nearest: BTreeMap<String, Spanned<Vec<String>>>,
 }
 
-fn most_available() -> String {
-    Strategy::MostAvailable.name().to_owned()
+fn most_available() -> Spanned<String> {
+    Spanned::new(0..0, Strategy::MostAvailable.name().to_owned())
+}
+
+/// Where a value was written, or else where the table holding it was (a
+/// defaulted value has no place of its own).
+fn at<T>(value: &Spanned<T>, table: &Range<usize>) -> Range<usize> {
+    if value.span() == (0..0) {
+        table.clone()
+    } else {
+        value.span()
+    }
 }
 
 #[derive(Deserialize)]
@@ -239,37 +248,44 @@ impl Check<'_> {
         }
         let mut capacity = BTreeMap::new();
         for (i, entry) in raw.into_iter().enumerate() {
-            let span = entry.span();
             let entry = entry.into_inner();
             let field = format!("capacity[{i}]");
-            self.name(span.clone(), &format!("{field}.location"), &entry.location);
-            let time_zone = entry.time_zone.parse::<Tz>().unwrap_or_else(|_| {
+            let location = entry.location;
+            self.name(
+                location.span(),
+                &format!("{field}.location"),
+                location.get_ref(),
+            );
+            let time_zone = entry.time_zone.get_ref().parse::<Tz>().unwrap_or_else(|_| {
                 self.error(
-                    span.clone(),
+                    entry.time_zone.span(),
                     &format!("{field}.time_zone"),
                     format!(
                         "{:?} is not an IANA time zone (such as \"Europe/Paris\")",
-                        entry.time_zone
+                        entry.time_zone.get_ref()
                     ),
                 );
                 Tz::UTC
             });
             let daily_pick_units = entry.daily_pick_units.and_then(|units| {
-                u64::try_from(units).ok().or_else(|| {
+                u64::try_from(*units.get_ref()).ok().or_else(|| {
                     self.error(
-                        span.clone(),
+                        units.span(),
                         &format!("{field}.daily_pick_units"),
                         "must not be negative",
                     );
                     None
                 })
             });
-            let cutoff = entry.cutoff.as_deref().and_then(|text| {
-                cutoff(text).or_else(|| {
+            let cutoff = entry.cutoff.and_then(|text| {
+                cutoff(text.get_ref()).or_else(|| {
                     self.error(
-                        span.clone(),
+                        text.span(),
                         &format!("{field}.cutoff"),
-                        format!("{text:?} is not a local time \"HH:MM\" (00:00 to 23:59)"),
+                        format!(
+                            "{:?} is not a local time \"HH:MM\" (00:00 to 23:59)",
+                            text.get_ref()
+                        ),
                     );
                     None
                 })
@@ -279,33 +295,35 @@ impl Check<'_> {
                 daily_pick_units,
                 cutoff,
             };
-            if capacity.insert(entry.location.clone(), rule).is_some() {
+            let span = location.span();
+            let location = location.into_inner();
+            if capacity.insert(location.clone(), rule).is_some() {
                 self.error(
                     span,
                     &format!("{field}.location"),
-                    format!("{:?} is listed twice", entry.location),
+                    format!("{location:?} is listed twice"),
                 );
             }
         }
         capacity
     }
 
+    /// `default_s` and `max_s` with where each was written (or its table).
     fn hold_pair(
         &mut self,
-        span: Range<usize>,
         field: &str,
-        default_s: i64,
-        max_s: i64,
+        (default_s, default_at): (i64, Range<usize>),
+        (max_s, max_at): (i64, Range<usize>),
     ) -> HoldTimes {
         if !(1..=MAX_HOLD_SECONDS).contains(&max_s) {
             self.error(
-                span.clone(),
+                max_at,
                 &format!("{field}.max_seconds"),
                 format!("must be between 1 and {MAX_HOLD_SECONDS}"),
             );
         } else if !(1..=max_s).contains(&default_s) {
             self.error(
-                span,
+                default_at,
                 &format!("{field}.default_seconds"),
                 format!("must be between 1 and max_seconds ({max_s})"),
             );
@@ -326,27 +344,36 @@ impl Check<'_> {
                 BTreeMap::new(),
             );
         };
-        let span = raw
+        // A value left out is blamed on the other one, or the top of the file.
+        let either = raw
             .max_seconds
             .as_ref()
             .or(raw.default_seconds.as_ref())
             .map_or(0..0, Spanned::span);
+        let place =
+            |value: &Option<Spanned<i64>>| value.as_ref().map_or(either.clone(), Spanned::span);
+        let (max_at, default_at) = (place(&raw.max_seconds), place(&raw.default_seconds));
         let max_s = raw.max_seconds.map_or(86_400, Spanned::into_inner);
         let default_s = raw
             .default_seconds
             .map_or(900.min(max_s), Spanned::into_inner);
-        let holds = self.hold_pair(span, "holds", default_s, max_s);
+        let holds = self.hold_pair("holds", (default_s, default_at), (max_s, max_at));
         let mut channels = BTreeMap::new();
         for (channel, pair) in raw.channels {
             let span = pair.span();
             let field = format!("holds.channels.{channel}");
             self.name(span.clone(), &field, &channel);
             let pair = pair.into_inner();
-            let max_s = pair.max_seconds.unwrap_or(holds.max_ms / 1000);
+            let place =
+                |value: &Option<Spanned<i64>>| value.as_ref().map_or(span.clone(), Spanned::span);
+            let (max_at, default_at) = (place(&pair.max_seconds), place(&pair.default_seconds));
+            let max_s = pair
+                .max_seconds
+                .map_or(holds.max_ms / 1000, Spanned::into_inner);
             let default_s = pair
                 .default_seconds
-                .unwrap_or((holds.default_ms / 1000).min(max_s));
-            let times = self.hold_pair(span, &field, default_s, max_s);
+                .map_or((holds.default_ms / 1000).min(max_s), Spanned::into_inner);
+            let times = self.hold_pair(&field, (default_s, default_at), (max_s, max_at));
             channels.insert(channel, times);
         }
         (holds, channels)
@@ -359,16 +386,16 @@ impl Check<'_> {
         raw.into_iter()
             .enumerate()
             .map(|(i, rule)| {
-                let span = rule.span();
                 let rule = rule.into_inner();
                 let field = format!("safety_stock[{i}]");
-                if rule.location != "*" {
-                    self.name(span.clone(), &format!("{field}.location"), &rule.location);
+                if rule.location.get_ref() != "*" {
+                    let location = rule.location.get_ref();
+                    self.name(rule.location.span(), &format!("{field}.location"), location);
                 }
-                self.name(span.clone(), &format!("{field}.sku"), &rule.sku);
-                let quantity = u64::try_from(rule.quantity).unwrap_or_else(|_| {
+                self.name(rule.sku.span(), &format!("{field}.sku"), rule.sku.get_ref());
+                let quantity = u64::try_from(*rule.quantity.get_ref()).unwrap_or_else(|_| {
                     self.error(
-                        span.clone(),
+                        rule.quantity.span(),
                         &format!("{field}.quantity"),
                         "must not be negative",
                     );
@@ -376,14 +403,14 @@ impl Check<'_> {
                 });
                 if quantity > limits::MAX_ON_HAND {
                     self.error(
-                        span,
+                        rule.quantity.span(),
                         &format!("{field}.quantity"),
                         format!("must be at most {}", limits::MAX_ON_HAND),
                     );
                 }
                 SafetyStockRule {
-                    location: rule.location,
-                    sku: rule.sku,
+                    location: rule.location.into_inner(),
+                    sku: rule.sku.into_inner(),
                     quantity,
                 }
             })
@@ -400,14 +427,19 @@ impl Check<'_> {
                 let span = cap.span();
                 let cap = cap.into_inner();
                 let field = format!("channel_caps[{i}]");
-                self.name(span.clone(), &format!("{field}.channel"), &cap.channel);
+                let channel = &cap.channel;
+                self.name(
+                    channel.span(),
+                    &format!("{field}.channel"),
+                    channel.get_ref(),
+                );
                 if cap.max_units.is_none() && cap.max_percent.is_none() {
-                    self.error(span.clone(), &field, "needs max_units, max_percent or both");
+                    self.error(span, &field, "needs max_units, max_percent or both");
                 }
                 let max_units = cap.max_units.and_then(|units| {
-                    u64::try_from(units).ok().or_else(|| {
+                    u64::try_from(*units.get_ref()).ok().or_else(|| {
                         self.error(
-                            span.clone(),
+                            units.span(),
                             &format!("{field}.max_units"),
                             "must not be negative",
                         );
@@ -415,12 +447,12 @@ impl Check<'_> {
                     })
                 });
                 let max_percent = cap.max_percent.and_then(|percent| {
-                    u8::try_from(percent)
+                    u8::try_from(*percent.get_ref())
                         .ok()
                         .filter(|p| *p <= 100)
                         .or_else(|| {
                             self.error(
-                                span.clone(),
+                                percent.span(),
                                 &format!("{field}.max_percent"),
                                 "must be between 0 and 100",
                             );
@@ -428,7 +460,7 @@ impl Check<'_> {
                         })
                 });
                 ChannelCap {
-                    channel: cap.channel,
+                    channel: cap.channel.into_inner(),
                     max_units,
                     max_percent,
                 }
@@ -443,19 +475,22 @@ impl Check<'_> {
         };
         let span = raw.span();
         let raw = raw.into_inner();
-        let strategy = Strategy::from_name(&raw.strategy).unwrap_or_else(|| {
+        let strategy = Strategy::from_name(raw.strategy.get_ref()).unwrap_or_else(|| {
             let known: Vec<_> = Strategy::ALL.iter().map(|s| s.name()).collect();
             self.error(
-                span.clone(),
+                at(&raw.strategy, &span),
                 "allocation.strategy",
                 format!("must be one of {}", known.join(", ")),
             );
             Strategy::MostAvailable
         });
-        self.locations(span.clone(), "allocation.priority", &raw.priority);
-        if strategy == Strategy::Priority && raw.priority.is_empty() {
+        let priority = raw
+            .priority
+            .unwrap_or_else(|| Spanned::new(span.clone(), Vec::new()));
+        self.locations(priority.span(), "allocation.priority", priority.get_ref());
+        if strategy == Strategy::Priority && priority.get_ref().is_empty() {
             self.error(
-                span.clone(),
+                priority.span(),
                 "allocation.priority",
                 "the priority strategy needs at least one location",
             );
@@ -465,10 +500,10 @@ impl Check<'_> {
         }
         for (region, locations) in &raw.nearest {
             let field = format!("allocation.nearest.{region}");
-            self.name(span.clone(), &field, region);
-            self.locations(span.clone(), &field, locations);
-            if locations.is_empty() {
-                self.error(span.clone(), &field, "needs at least one location");
+            self.name(locations.span(), &field, region);
+            self.locations(locations.span(), &field, locations.get_ref());
+            if locations.get_ref().is_empty() {
+                self.error(locations.span(), &field, "needs at least one location");
             }
         }
         if strategy == Strategy::Nearest && raw.nearest.is_empty() {
@@ -480,9 +515,13 @@ impl Check<'_> {
         }
         Allocation {
             strategy,
-            priority: raw.priority,
+            priority: priority.into_inner(),
             allow_split: raw.allow_split,
-            nearest: raw.nearest,
+            nearest: raw
+                .nearest
+                .into_iter()
+                .map(|(region, locations)| (region, locations.into_inner()))
+                .collect(),
         }
     }
 
