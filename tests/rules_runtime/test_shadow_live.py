@@ -115,14 +115,23 @@ async def test_a_new_shadow_starts_its_tally_from_zero(running: Running) -> None
     await inventory.Reserve(reserve("SHADOW-2", 1))
     assert counts(await report_of(running))["hold_time"] == 1
 
+    # The active version beside itself could never diverge: refused, the shadow kept.
+    with pytest.raises(grpc.aio.AioRpcError) as itself:
+        await operations.StartShadow(
+            ops.StartShadowRequest(version=A, reason="A beside itself"), metadata=OPERATOR
+        )
+    assert itself.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (await report_of(running)).candidate_version == B
+
     again = await operations.StartShadow(
-        ops.StartShadowRequest(version=A, reason="A beside itself"), metadata=OPERATOR
+        ops.StartShadowRequest(version="builtin-1", reason="the defaults beside A"),
+        metadata=OPERATOR,
     )
-    assert again.candidate_version == A
+    assert again.candidate_version == "builtin-1"
     assert again.decisions_compared == 0
     assert counts(again) == dict.fromkeys(KINDS, 0)
     assert list(again.samples) == []
-    await inventory.Reserve(reserve("SHADOW-2", 1))  # the same rules: no divergence
+    await inventory.Reserve(reserve("SHADOW-2", 1))  # A holds 600 s, builtin-1 900 s
     report = await report_of(running)
     assert report.decisions_compared == 1
-    assert counts(report) == dict.fromkeys(KINDS, 0)
+    assert counts(report) == {**dict.fromkeys(KINDS, 0), "hold_time": 1}
