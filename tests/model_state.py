@@ -103,6 +103,8 @@ class Reservation:
     expires_at: int
     lines: list[Line]
     history: list[dict[str, Any]] = field(default_factory=list)
+    # Held without the feasibility check; the model never is (no dependency).
+    unverified: bool = False
 
     @property
     def state(self) -> str:
@@ -122,6 +124,7 @@ class Reservation:
             "created_at": self.history[0]["at"],
             "expires_at": self.expires_at,
             "rule_version": self.history[0]["rule_version"],
+            "unverified": self.unverified,
             # The model runs under the built-in rules: no capacity, no promises.
             "lines": [{**vars(line), "promised_ship_date": None} for line in self.lines],
             "history": [dict(entry) for entry in self.history],

@@ -132,6 +132,7 @@ class ReservationView(TypedDict):
     created_at: int
     expires_at: int
     rule_version: str
+    unverified: bool  # held without the feasibility check
     lines: list[LineView]
     history: list[HistoryView]
 
@@ -164,6 +165,7 @@ class EventSummary(TypedDict):
 BatchItem = (
     tuple[Literal["reserve"], str, str, str, int, str, str, list[Line], int, bool]
     | tuple[Literal["reserve"], str, str, str, int, str, str, list[Line], int, bool, str]
+    | tuple[Literal["reserve"], str, str, str, int, str, str, list[Line], int, bool, str, bool]
     | tuple[Literal["allocate", "unpick"], str, str, str, int, str, list[Line]]
     | tuple[Literal["allocate"], str, str, str, int, str, list[Line], str]
     | tuple[Literal["release"], str, str, str, int, str, str]
@@ -178,7 +180,9 @@ BatchItem = (
 )
 """(operation, tenant, idempotency_key, actor, now, *arguments of the method of that name).
 A missing ``as_of`` (None) means "at the decision time"; it stays None in the fingerprint,
-so a retry without it replays."""
+so a retry without it replays. A reserve's last ``bool`` (``unverified``) is the service's
+verdict that the feasibility check could not be made and the rules accept the hold without
+it: the hold and its replays say so; it is not part of the fingerprint."""
 
 class AuditDifference(TypedDict):
     sku: str

@@ -46,6 +46,20 @@ ReserveItem = (
     | tuple[
         Literal["reserve"], str, str, str, int, str, str, list[tuple[str, str, int]], int, bool, str
     ]
+    | tuple[
+        Literal["reserve"],
+        str,
+        str,
+        str,
+        int,
+        str,
+        str,
+        list[tuple[str, str, int]],
+        int,
+        bool,
+        str,
+        bool,
+    ]
 )
 
 log = logging.getLogger("holdfast.feasibility")

@@ -35,6 +35,11 @@ pub struct Meta {
     pub idempotency_key: String,
     pub actor: String,
     pub now: i64,
+    /// The service could not make the feasibility check and the active rule
+    /// set accepts a reserve without it: the hold is marked unverified, and
+    /// so is every replay of it. The service's verdict, not the caller's
+    /// request: it is not part of the fingerprint.
+    pub unverified: bool,
 }
 
 impl Meta {
@@ -49,6 +54,7 @@ impl Meta {
             idempotency_key: idempotency_key.into(),
             actor: actor.into(),
             now,
+            unverified: false,
         }
     }
 }

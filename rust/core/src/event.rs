@@ -57,6 +57,9 @@ pub enum Change {
         channel: Arc<str>,
         expires_at: i64,
         lines: Vec<PlacedLine>,
+        /// Decided without the feasibility check (see `Meta::unverified`).
+        /// Last on purpose: holds journaled before it end where it begins.
+        unverified: bool,
     },
     LinesMoved {
         reservation_id: ReservationId,
@@ -187,7 +190,18 @@ impl Event {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, postcard::Error> {
-        postcard::from_bytes(bytes)
+        postcard::from_bytes(bytes).or_else(|error| {
+            // A hold journaled before `unverified` existed ends just before
+            // that last flag; read it as verified. Anything else that does
+            // not decode keeps its own error.
+            let mut padded = Vec::with_capacity(bytes.len() + 1);
+            padded.extend_from_slice(bytes);
+            padded.push(0);
+            match postcard::from_bytes::<Event>(&padded) {
+                Ok(event) if matches!(event.change, Change::HoldPlaced { .. }) => Ok(event),
+                _ => Err(error),
+            }
+        })
     }
 
     pub fn to_json(&self) -> String {

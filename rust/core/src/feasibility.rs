@@ -14,6 +14,9 @@
 
 use crate::reason::ReasonCode;
 
+/// The dependency's name, as an unverified decision lists it.
+pub const DEPENDENCY: &str = "feasibility";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Answer {
     Feasible,

@@ -52,6 +52,8 @@ pub struct Reservation {
     pub lines: SmallVec<[Line; 1]>,
     /// Never empty: the first entry is the reserve that created it.
     pub history: SmallVec<[HistoryEntry; 1]>,
+    /// Held without the feasibility check (see `Meta::unverified`).
+    pub unverified: bool,
 }
 
 impl Reservation {

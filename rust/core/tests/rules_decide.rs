@@ -119,6 +119,11 @@ fn safety_stock_by_pattern_keeps_units_back() {
         &mut world,
         "[[safety_stock]]\nlocation = \"W1\"\nsku = \"MU?\"\nquantity = 4\n",
     );
+    // Availability says what a reserve may take: the rules' 4 kept back.
+    let w1 = world.engine.position("MUG", "W1").unwrap();
+    assert_eq!((w1.safety_stock, w1.available), (4, 1));
+    let w3 = world.engine.position("MUG", "W3").unwrap();
+    assert_eq!((w3.safety_stock, w3.available), (0, 3));
     let refused = world.reserve(&[("MUG", "W1", 2)]);
     assert_eq!(
         refused.result.unwrap_err(),

@@ -31,6 +31,7 @@ pub fn meta(tenant: String, idempotency_key: String, actor: String, now: i64) ->
         idempotency_key,
         actor,
         now,
+        unverified: false,
     }
 }
 
@@ -83,23 +84,26 @@ pub fn batch_request(value: &Bound<'_, PyAny>) -> PyResult<Request> {
         .cast::<PyString>()
         .map_err(|_| PyTypeError::new_err("operation must be a str"))?;
     let operation = operation.to_str()?;
-    let meta = Meta {
+    let mut meta = Meta {
         tenant: item.get(1, "tenant")?,
         idempotency_key: item.get(2, "idempotency_key")?,
         actor: item.get(3, "actor")?,
         now: item.get(4, "now")?,
+        // Set below for a reserve that says so.
+        unverified: false,
     };
     let (arguments, command) = match operation {
-        // The destination region, last, may be left out.
+        // The destination region and then the unverified mark (the
+        // service's verdict, see Meta::unverified), last, may be left out.
         "reserve" => (
-            if item.tuple.len() == 11 { 6 } else { 5 },
+            item.tuple.len().clamp(10, 12) - 5,
             Command::Reserve {
                 order_ref: item.get(5, "order_ref")?,
                 channel: item.get(6, "channel")?,
                 lines: item.lines(7)?,
                 hold_seconds: item.get(8, "hold_seconds")?,
                 allow_partial: item.get(9, "allow_partial")?,
-                destination_region: if item.tuple.len() == 11 {
+                destination_region: if item.tuple.len() >= 11 {
                     item.get(10, "destination_region")?
                 } else {
                     String::new()
@@ -199,6 +203,9 @@ pub fn batch_request(value: &Bound<'_, PyAny>) -> PyResult<Request> {
         }
     };
     item.arity(operation, arguments)?;
+    if matches!(command, Command::Reserve { .. }) && item.tuple.len() == 12 {
+        meta.unverified = item.get(11, "unverified")?;
+    }
     Ok(Request { meta, command })
 }
 
@@ -212,6 +219,7 @@ pub fn reservation<'py>(py: Python<'py>, view: &ReservationView) -> PyResult<Bou
     dict.set_item("created_at", view.created_at)?;
     dict.set_item("expires_at", view.expires_at)?;
     dict.set_item("rule_version", &*view.rule_version)?;
+    dict.set_item("unverified", view.unverified)?;
     let lines: Vec<Bound<'py, PyDict>> = view
         .lines
         .iter()

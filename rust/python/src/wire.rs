@@ -13,6 +13,7 @@
 //! `holdfast.convert`, which refuses what the core cannot represent.
 
 use holdfast_core::engine::{Outcome, PositionView, ReservationView, Target};
+use holdfast_core::feasibility;
 use holdfast_core::state::{LineState, Owner};
 use holdfast_core::Engine;
 use prost::Message;
@@ -123,6 +124,8 @@ pub struct Decision {
     pub owner: i32,
     #[prost(bool, tag = "6")]
     pub replayed: bool,
+    #[prost(string, repeated, tag = "7")]
+    pub unverified: Vec<String>,
 }
 
 /// `ReserveResponse` and `ReservationResponse` have the same fields.
@@ -236,6 +239,7 @@ pub fn decision(outcome: &Outcome, committed_later: bool) -> Decision {
             Owner::Warehouse => 2,
         },
         replayed: outcome.replayed,
+        unverified: Vec::new(),
     }
 }
 
@@ -258,6 +262,13 @@ pub fn operation_result(
         }
         Target::Reservation(id) => {
             let view = engine.reservation(tenant, &id.to_string()).ok();
+            let mut decision = decision;
+            // The reserve that held without the check, and its replays, say so.
+            if let (0, Some(d), Some(v)) = (answer, decision.as_mut(), view.as_ref()) {
+                if v.unverified {
+                    d.unverified.push(feasibility::DEPENDENCY.to_owned());
+                }
+            }
             let answered = ReservationAnswer {
                 reservation: view.as_ref().map(reservation),
                 decision,

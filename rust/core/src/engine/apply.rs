@@ -47,6 +47,7 @@ impl Engine {
                 channel,
                 expires_at,
                 lines,
+                unverified,
             } => Some(Subject::Reservation(self.place_hold(
                 event,
                 *reservation_id,
@@ -54,6 +55,7 @@ impl Engine {
                 channel,
                 *expires_at,
                 lines,
+                *unverified,
             ))),
             Change::LinesMoved {
                 reservation_id,
@@ -188,6 +190,7 @@ impl Engine {
         subject
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn place_hold(
         &mut self,
         event: &Event,
@@ -196,6 +199,7 @@ impl Engine {
         channel: &Arc<str>,
         expires_at: i64,
         placed: &[PlacedLine],
+        unverified: bool,
     ) -> ReservationSlot {
         let slot = ReservationSlot::try_from(self.reservations.len())
             .expect("fewer than 2^32 reservations");
@@ -226,6 +230,7 @@ impl Engine {
             expires_at,
             lines,
             history: smallvec![first],
+            unverified,
         });
         let Self {
             reservation_index,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use crate::command::{Command, LineRequest, Request};
+use crate::command::{Command, LineRequest, Meta, Request};
 use crate::error::Rejection;
 use crate::event::{Change, LineMove, PlacedLine};
 use crate::idempotency::ReservationSlot;
@@ -40,8 +40,7 @@ impl Engine {
                 destination_region,
             } => self.decide_reserve(
                 rules,
-                now,
-                tenant,
+                &request.meta,
                 order_ref,
                 channel,
                 lines,
@@ -189,8 +188,7 @@ impl Engine {
     fn decide_reserve(
         &self,
         rules: &RuleSet,
-        now: i64,
-        tenant: &str,
+        meta: &Meta,
         order_ref: &str,
         channel: &str,
         lines: &[LineRequest],
@@ -198,6 +196,7 @@ impl Engine {
         allow_partial: bool,
         destination: &str,
     ) -> Decided {
+        let (now, tenant) = (meta.now, meta.tenant.as_str());
         let holds = rules.holds_for(channel);
         if let Some(rejection) = too_long(rules, channel, hold_seconds) {
             return Err(rejection);
@@ -292,6 +291,7 @@ impl Engine {
                 channel: self.symbols.share(channel),
                 expires_at: now.saturating_add(hold_ms),
                 lines: placed,
+                unverified: meta.unverified,
             },
         ))
     }

@@ -18,30 +18,47 @@ use crate::symbols::{Sym, Symbols};
 
 use super::{Config, Engine};
 
-/// 2: lines carry their promised ship date. Format 1 (lines without one)
-/// is still read: its lines promised nothing.
-const FORMAT: u32 = 2;
+/// 3: reservations say whether they were held unverified. 2: lines carry
+/// their promised ship date. Formats 1 and 2 are still read: their lines
+/// promised nothing (1) and their holds were all verified (1 and 2).
+const FORMAT: u32 = 3;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum SnapshotError {
     #[error("snapshot is not readable: {0}")]
     Corrupt(String),
-    #[error("snapshot format {found} is not {FORMAT} (nor the older 1)")]
+    #[error("snapshot format {found} is not {FORMAT} (nor the older 1 or 2)")]
     Format { found: u32 },
     #[error("journal out of sequence: expected event {expected}, found {found}")]
     OutOfSequence { expected: u64, found: u64 },
 }
 
+/// The same in every format but for how a reservation is written (`R`).
 #[derive(Serialize, Deserialize)]
-struct Snapshot {
+struct Snapshot<R = Reservation> {
     format: u32,
     next_seq: u64,
     minted: u64,
     rule_version: Sym,
     symbols: Vec<Arc<str>>,
     positions: Vec<Position>,
-    reservations: Vec<Reservation>,
+    reservations: Vec<R>,
     idempotency: Vec<IdempotencyRecord>,
+}
+
+impl<R: Into<Reservation>> Snapshot<R> {
+    fn upgraded(self) -> Snapshot {
+        Snapshot {
+            format: self.format,
+            next_seq: self.next_seq,
+            minted: self.minted,
+            rule_version: self.rule_version,
+            symbols: self.symbols,
+            positions: self.positions,
+            reservations: self.reservations.into_iter().map(Into::into).collect(),
+            idempotency: self.idempotency,
+        }
+    }
 }
 
 impl Engine {
@@ -66,9 +83,12 @@ impl Engine {
         let (format, _) = postcard::take_from_bytes::<u32>(bytes).map_err(corrupt)?;
         let snapshot: Snapshot = match format {
             FORMAT => postcard::from_bytes(bytes).map_err(corrupt)?,
-            1 => postcard::from_bytes::<v1::Snapshot>(bytes)
+            2 => postcard::from_bytes::<Snapshot<older::ReservationV2>>(bytes)
                 .map_err(corrupt)?
-                .into(),
+                .upgraded(),
+            1 => postcard::from_bytes::<Snapshot<older::ReservationV1>>(bytes)
+                .map_err(corrupt)?
+                .upgraded(),
             found => return Err(SnapshotError::Format { found }),
         };
         let mut engine = Engine::new(config);
@@ -115,41 +135,47 @@ impl Engine {
     }
 }
 
-/// Format 1: the same state, with lines that had no promised ship date.
-mod v1 {
-    use std::sync::Arc;
-
+/// How formats 1 and 2 wrote a reservation.
+mod older {
     use serde::Deserialize;
     use smallvec::SmallVec;
 
-    use crate::idempotency::IdempotencyRecord;
     use crate::ids::ReservationId;
-    use crate::position::{Position, PositionIndex};
+    use crate::position::PositionIndex;
     use crate::reservation::{HistoryEntry, Line, Reservation};
     use crate::state::LineState;
     use crate::symbols::Sym;
 
+    /// Format 2: no `unverified` (every hold was verified).
     #[derive(Deserialize)]
-    pub(super) struct Snapshot {
-        format: u32,
-        next_seq: u64,
-        minted: u64,
-        rule_version: Sym,
-        symbols: Vec<Arc<str>>,
-        positions: Vec<Position>,
-        reservations: Vec<ReservationV1>,
-        idempotency: Vec<IdempotencyRecord>,
+    pub(super) struct ReservationV2 {
+        id: ReservationId,
+        tenant: Sym,
+        channel: Sym,
+        order_ref: Box<str>,
+        expires_at: i64,
+        lines: SmallVec<[Line; 1]>,
+        history: SmallVec<[HistoryEntry; 1]>,
     }
 
-    #[derive(Deserialize)]
-    struct LineV1 {
-        position: PositionIndex,
-        state: LineState,
-        quantity: u64,
+    impl From<ReservationV2> for Reservation {
+        fn from(r: ReservationV2) -> Self {
+            Reservation {
+                id: r.id,
+                tenant: r.tenant,
+                channel: r.channel,
+                order_ref: r.order_ref,
+                expires_at: r.expires_at,
+                lines: r.lines,
+                history: r.history,
+                unverified: false,
+            }
+        }
     }
 
+    /// Format 1: lines without a promised ship date, too.
     #[derive(Deserialize)]
-    struct ReservationV1 {
+    pub(super) struct ReservationV1 {
         id: ReservationId,
         tenant: Sym,
         channel: Sym,
@@ -159,40 +185,34 @@ mod v1 {
         history: SmallVec<[HistoryEntry; 1]>,
     }
 
-    impl From<Snapshot> for super::Snapshot {
-        fn from(old: Snapshot) -> Self {
-            let reservations = old
-                .reservations
-                .into_iter()
-                .map(|r| Reservation {
-                    id: r.id,
-                    tenant: r.tenant,
-                    channel: r.channel,
-                    order_ref: r.order_ref,
-                    expires_at: r.expires_at,
-                    lines: r
-                        .lines
-                        .into_iter()
-                        .map(|l| Line {
-                            position: l.position,
-                            state: l.state,
-                            quantity: l.quantity,
-                            promised: None,
-                        })
-                        .collect(),
-                    history: r.history,
-                })
-                .collect();
-            super::Snapshot {
-                format: old.format,
-                next_seq: old.next_seq,
-                minted: old.minted,
-                rule_version: old.rule_version,
-                symbols: old.symbols,
-                positions: old.positions,
-                reservations,
-                idempotency: old.idempotency,
+    #[derive(Deserialize)]
+    struct LineV1 {
+        position: PositionIndex,
+        state: LineState,
+        quantity: u64,
+    }
+
+    impl From<ReservationV1> for Reservation {
+        fn from(r: ReservationV1) -> Self {
+            ReservationV2 {
+                id: r.id,
+                tenant: r.tenant,
+                channel: r.channel,
+                order_ref: r.order_ref,
+                expires_at: r.expires_at,
+                lines: r
+                    .lines
+                    .into_iter()
+                    .map(|l| Line {
+                        position: l.position,
+                        state: l.state,
+                        quantity: l.quantity,
+                        promised: None,
+                    })
+                    .collect(),
+                history: r.history,
             }
+            .into()
         }
     }
 }

@@ -46,6 +46,8 @@ pub struct ReservationView {
     pub rule_version: Arc<str>,
     pub lines: Vec<LineView>,
     pub history: Vec<HistoryView>,
+    /// Held without the feasibility check (see `Meta::unverified`).
+    pub unverified: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +80,7 @@ impl Engine {
             created_at: r.created_at(),
             expires_at: r.expires_at,
             rule_version: name(r.rule_version()),
+            unverified: r.unverified,
             lines: r
                 .lines
                 .iter()
@@ -109,16 +112,28 @@ impl Engine {
         })
     }
 
+    /// What a caller may still reserve there: the safety stock kept back
+    /// is the larger of the position's own and the active rule set's, as
+    /// a reserve counts it.
     fn position_view(&self, p: &Position) -> PositionView {
+        let sku = self.symbols.name(p.sku);
+        let location = self.symbols.name(p.location);
+        let safety_stock = if self.rules.safety_stock.is_empty() {
+            p.safety_stock
+        } else {
+            p.safety_stock
+                .max(self.rules.safety_stock_for(sku, location))
+        };
+        let extra = i64::try_from(safety_stock - p.safety_stock).unwrap_or(i64::MAX);
         PositionView {
-            sku: self.symbols.name(p.sku).clone(),
-            location: self.symbols.name(p.location).clone(),
+            sku: sku.clone(),
+            location: location.clone(),
             on_hand: p.on_hand,
             reserved: p.reserved,
             allocated: p.allocated,
             picked: p.picked,
-            safety_stock: p.safety_stock,
-            available: p.available(),
+            safety_stock,
+            available: p.available().saturating_sub(extra),
             source_sequence: p.source_sequence,
             as_of: p.as_of,
             received_at: p.received_at,
