@@ -248,6 +248,7 @@ class Engine:
         hold_seconds: int = 0,
         allow_partial: bool = False,
         destination_region: str = "",
+        unverified: bool = False,
     ) -> Outcome: ...
     def allocate(
         self,

@@ -6,8 +6,8 @@ from its views (``Engine.encode_results``). What is only known here is added
 as protobuf's merge rule allows: a message field that appears again in the
 encoding is merged into the first. So an accepted result gets, appended
 after it, a second ``decision`` holding ``committed_at`` (once the commit is
-known) or the checks left ``unverified``, and a refusal is encoded from its
-status here, in the one place statuses are made (:func:`holdfast.errors.status_of`).
+known), and a refusal is encoded from its status here, in the one place
+statuses are made (:func:`holdfast.errors.status_of`).
 """
 
 from __future__ import annotations
@@ -65,16 +65,13 @@ class BatchAnswer:
                 rejection = outcome.rejection
                 if rejection is None:  # pragma: no cover (the core always says why)
                     raise AssertionError(f"refused outcome without a rejection: {outcome.reason}")
-                error = pb.OperationResult(error=errors.status_of(rejection))
+                error = pb.OperationResult(
+                    error=errors.status_of(rejection, rule_version=outcome.rule_version)
+                )
                 self._parts[index] = error.SerializeToString()
             else:
                 self._parts[index] = part
                 self._fields[index] = answer_field(kind)
-
-    def unverified(self, index: int, dependencies: list[str]) -> None:
-        """Say in operation ``index``'s decision which checks were not made."""
-        decision = pb.Decision(unverified=dependencies)
-        self._append(index, self._decision_only(self._fields[index], decision))
 
     def reservation_id(self, index: int) -> str:
         return self._outcomes[index].reservation_id or ""
@@ -96,11 +93,6 @@ class BatchAnswer:
                 part += suffixes[self._fields[index]]
             pieces += (_RESULTS_TAG, _varint(len(part)), part)
         return b"".join(pieces)
-
-    def _append(self, index: int, suffix: bytes) -> None:
-        part = self._parts[index]
-        assert part is not None, "only a decided operation's answer is added to"
-        self._parts[index] = part + suffix
 
     @staticmethod
     def _decision_only(field: str, decision: pb.Decision) -> bytes:

@@ -30,6 +30,7 @@ from holdfast import (
     is_reservation_id,
 )
 from holdfast.batch_answer import BatchAnswer
+from holdfast.breakers import FEASIBILITY
 from holdfast.errors import Refusal
 from holdfast.interceptors import current_call, decisions_logged, log_decision
 from holdfast.ledger import Ledger
@@ -39,7 +40,7 @@ from holdfast.v1 import inventory_pb2 as pb
 from holdfast.v1 import inventory_pb2_grpc
 
 if TYPE_CHECKING:
-    from holdfast._core import BatchItem
+    from holdfast._core import BatchItem, ReservationView
     from holdfast.convert import ItemBuilder
     from holdfast.feasibility import Checked, FeasibilityCheck
 
@@ -204,9 +205,9 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
             decided_kinds = [kinds[i] for i in decided]
             encoded = self._ledger.encode_results(call.tenant, outcomes, decided_kinds)
             answer.decided(decided, decided_kinds, outcomes, encoded)
+            # Each answer says so itself (the core marked the hold); count the new ones.
             for index, outcome in zip(decided, outcomes, strict=True):
                 if index in unverified and outcome.accepted and not outcome.replayed:
-                    answer.unverified(index, unverified[index])
                     self._counted_unverified(answer.reservation_id(index), unverified[index])
             committed_at = await self._ledger.settle()
         except Refusal as refusal:
@@ -244,7 +245,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
             if outcome.accepted:
                 answer = respond(outcome)
                 if unverified and not outcome.replayed:
-                    self._unverified(answer, unverified)
+                    self._counted_unverified(call.reservation_id, unverified)
             # A rejection is journaled (it replays) and waits like an acceptance.
             committed_at = await self._ledger.settle()
         except Refusal as refusal:
@@ -268,7 +269,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         checked = await feasibility.check(item)
         item = _stamped(item, clock.now_ms())
         if checked.refusal is None:
-            return item, checked.unverified
+            return _marked(item, checked.unverified), checked.unverified
         if self._ledger.would_decide(item):
             raise checked.refusal
         # Its key was decided while the check ran: that decision is the answer.
@@ -304,17 +305,13 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
                     continue
             elif checked is not None and checked.unverified:
                 unverified[index] = checked.unverified
+                item = _marked(item, checked.unverified)
             kept.append(item)
             kept_indexes.append(index)
         return kept, kept_indexes, unverified
 
-    def _unverified(self, answer: Any, dependencies: list[str]) -> None:
-        """Say in the answer which checks were not made, count and log it."""
-        answer.decision.unverified.extend(dependencies)
-        reservation_id = answer.reservation.reservation_id if answer.HasField("reservation") else ""
-        self._counted_unverified(reservation_id, dependencies)
-
     def _counted_unverified(self, reservation_id: str, dependencies: list[str]) -> None:
+        """Count and log a hold newly decided without these checks."""
         for dependency in dependencies:
             if self._ledger.metrics is not None:
                 self._ledger.metrics.decided_unverified(dependency)
@@ -328,15 +325,23 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
                 ),
             )
 
-    def _reservation(self, outcome: Outcome) -> pb.Reservation | None:
+    def _view(self, outcome: Outcome) -> ReservationView | None:
         if outcome.reservation_id is None:
             return None
-        view = self._ledger.reservation_after(current_call().tenant, outcome.reservation_id)
+        return self._ledger.reservation_after(current_call().tenant, outcome.reservation_id)
+
+    def _reservation(self, outcome: Outcome) -> pb.Reservation | None:
+        view = self._view(outcome)
         return None if view is None else convert.reservation(view)
 
     def _reserve_response(self, outcome: Outcome) -> pb.ReserveResponse:
+        view = self._view(outcome)
+        decision = convert.decision(outcome)
+        # The hold, and every replay of it, says it was held without the check.
+        if view is not None and view["unverified"]:
+            decision.unverified.append(FEASIBILITY)
         return pb.ReserveResponse(
-            reservation=self._reservation(outcome), decision=convert.decision(outcome)
+            reservation=None if view is None else convert.reservation(view), decision=decision
         )
 
     def _reservation_response(self, outcome: Outcome) -> pb.ReservationResponse:
@@ -451,6 +456,16 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
 def _stamped(item: BatchItem, now: int) -> BatchItem:
     """The item decided at ``now`` (after waiting on a dependency)."""
     return cast("BatchItem", (*item[:4], now, *item[5:]))
+
+
+def _marked(item: BatchItem, unverified: list[str]) -> BatchItem:
+    """A reserve the core is to mark as held without the feasibility check
+    (its last element; the destination region before it is filled in)."""
+    if not unverified:
+        return item
+    reserve = cast("tuple[Any, ...]", item)
+    destination = reserve[10] if len(reserve) > 10 else ""
+    return cast("BatchItem", (*reserve[:10], destination, True))
 
 
 # Feasibility checks of one batch in flight at once.

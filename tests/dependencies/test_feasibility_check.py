@@ -197,8 +197,10 @@ def test_only_reserves_ask_the_check(
         assert fake.control()["checks"] == asked
 
 
-def _reserve(sku: str, quantity: int) -> pb.ReserveRequest:
-    return pb.ReserveRequest(lines=[pb.LineRequest(sku=sku, location="L1", quantity=quantity)])
+def _reserve(sku: str, quantity: int, key: str = "") -> pb.ReserveRequest:
+    return pb.ReserveRequest(
+        lines=[pb.LineRequest(sku=sku, location="L1", quantity=quantity)], idempotency_key=key
+    )
 
 
 def _until_closed(client: OperationsClient, sku: str) -> int:
@@ -251,3 +253,40 @@ def test_the_active_rule_set_decides_what_an_unavailable_check_means(
             client.reserve([(sku, "L1", 1)], channel="web")
         assert refused_again.value.reason == "DEPENDENCY_UNAVAILABLE"
         assert available(client, sku) == 999
+
+
+def test_an_unverified_hold_replays_unverified_after_the_check_recovers_and_a_restart(
+    start_server: Callable[..., Server], fake: FakeFeasibility
+) -> None:
+    """The mark is the hold's, journaled with it: a retry under the same key
+    says it, though the check would pass now, and so it does after SIGKILL."""
+    server = checked_server(start_server, fake, "accept_unverified")
+    with server.client() as client:
+        sku = stocked(client)
+        fake.control(fail=True)
+        unary = client.reserve([(sku, "L1", 1)], idempotency_key="unary-1")
+        batch = client.execute_batch([pb.Operation(reserve=_reserve(sku, 2, key="batch-1"))])
+        assert list(unary.decision.unverified) == ["feasibility"]
+        (result,) = batch.results
+        assert list(result.reserve.decision.unverified) == ["feasibility"]
+        fake.control(fail=False)
+        verified = client.reserve([(sku, "L1", 1)], idempotency_key="verified-1")
+        assert list(verified.decision.unverified) == []
+    server.kill()
+    server.start()
+    with server.client() as client:
+        asked = fake.control()["checks"]
+        again = client.reserve([(sku, "L1", 1)], idempotency_key="unary-1")
+        assert again.decision.replayed
+        assert list(again.decision.unverified) == ["feasibility"]
+        (result,) = client.execute_batch(
+            [pb.Operation(reserve=_reserve(sku, 2, key="batch-1"))]
+        ).results
+        assert result.reserve.decision.replayed
+        assert list(result.reserve.decision.unverified) == ["feasibility"]
+        replayed = client.reserve([(sku, "L1", 1)], idempotency_key="verified-1")
+        assert replayed.decision.replayed
+        assert list(replayed.decision.unverified) == []
+        # Replays ask nothing.
+        assert fake.control()["checks"] == asked
+        assert available(client, sku) == 1_000 - 4

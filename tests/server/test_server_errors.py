@@ -72,6 +72,8 @@ def test_a_shortfall_is_failed_precondition_with_the_quantities(inventory: Stub)
         "location": "DC1",
         "requested": "8",
         "available": "5",
+        # The rule set that refused it.
+        "rule_version": "builtin-1",
     }
     failure = detail(status, error_details_pb2.PreconditionFailure)
     (violation,) = failure.violations

@@ -119,7 +119,7 @@ impl Engine {
             .map_err(|e| PyValueError::new_err(e.to_string()))
     }
 
-    #[pyo3(signature = (tenant, idempotency_key, actor, now, order_ref, channel, lines, hold_seconds=0, allow_partial=false, destination_region=""))]
+    #[pyo3(signature = (tenant, idempotency_key, actor, now, order_ref, channel, lines, hold_seconds=0, allow_partial=false, destination_region="", unverified=false))]
     #[allow(clippy::too_many_arguments)]
     fn reserve(
         &mut self,
@@ -133,6 +133,7 @@ impl Engine {
         hold_seconds: i64,
         allow_partial: bool,
         destination_region: &str,
+        unverified: bool,
     ) -> PyResult<Outcome> {
         let command = Command::Reserve {
             order_ref,
@@ -142,7 +143,9 @@ impl Engine {
             allow_partial,
             destination_region: destination_region.to_owned(),
         };
-        Ok(self.run(tenant, idempotency_key, actor, now, command))
+        let mut meta = convert::meta(tenant, idempotency_key, actor, now);
+        meta.unverified = unverified;
+        Ok(self.inner.execute(&Request { meta, command }).into())
     }
 
     #[pyo3(signature = (tenant, idempotency_key, actor, now, reservation_id, lines=None, ship_by=String::new()))]
