@@ -50,6 +50,7 @@ if TYPE_CHECKING:  # names of the stub only
         AuditDifference,
         BatchItem,
         Divergence,
+        EventSummary,
         PositionView,
         ReservationView,
         RuleSetSummary,
@@ -564,19 +565,38 @@ class Ledger:
         # Every decision sweeps due holds first, inside the engine; the engine
         # counts them, so nothing here sweeps a second time to count.
         expired = self._live.take_expired_count()
-        if self.metrics is not None and expired:
+        if not expired:
+            return
+        if self.metrics is not None:
             self.metrics.expired(expired)
-            # Their durations: only then are the drained events read, until
-            # every expiry counted is found (a sweep's come first).
-            for _, body in events:
-                summary = Engine.event_summary(body)
-                if summary["reason"] == HOLD_EXPIRED and summary["reservation_id"] is not None:
-                    self._count_hold_end_of(
-                        summary["tenant"], summary["reservation_id"], "expire", summary["at"]
-                    )
-                    expired -= 1
-                    if not expired:
-                        break
+        if self.metrics is None and not log.isEnabledFor(logging.INFO):
+            return
+        # Each one's line and duration: only then are the drained events
+        # read, until every expiry counted is found (a sweep's come first).
+        for _, body in events:
+            summary = Engine.event_summary(body)
+            if summary["reason"] == HOLD_EXPIRED and summary["reservation_id"] is not None:
+                self._hold_expired(summary)
+                expired -= 1
+                if not expired:
+                    break
+
+    def _hold_expired(self, summary: EventSummary) -> None:
+        """An expiry is a decision: its log line (one per hold, as each decided
+        call has its own; built only when read) and how long the hold lasted."""
+        reservation_id = summary["reservation_id"]
+        assert reservation_id is not None
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "hold expired",
+                extra=fields(
+                    reservation_id=reservation_id,
+                    tenant=summary["tenant"],
+                    rule_version=summary["rule_version"],
+                    reason=summary["reason"],
+                ),
+            )
+        self._count_hold_end_of(summary["tenant"], reservation_id, "expire", summary["at"])
 
     def _count_hold_end(self, item: BatchItem, outcome: Outcome) -> None:
         """How long the hold lasted, if this allocate or release ended one."""

@@ -196,9 +196,7 @@ class RedisLedger(Ledger):
             await self._catch_up_to(committed.seq or committed.head)
             if committed.ok:
                 expired.append(reservation_id)
-                if self.metrics is not None:
-                    ended = Engine.event_summary(proposal[0])
-                    self._count_hold_end_of(ended["tenant"], reservation_id, "expire", ended["at"])
+                self._hold_expired(Engine.event_summary(proposal[0]))
         if expired and self.metrics is not None:
             self.metrics.expired(len(expired))
         return expired

@@ -113,7 +113,9 @@ async def sweep_expired(ledger: Ledger, interval_s: float) -> None:
     while True:
         await asyncio.sleep(interval_s)
         try:
-            expired = await ledger.sweep_due(clock.now_ms())
+            # Each expired hold gets its log line from the ledger (which also
+            # sees the holds a decision expires before deciding).
+            await ledger.sweep_due(clock.now_ms())
             if _cancelled():
                 raise asyncio.CancelledError  # a cancel swallowed on the way (see stop_tasks)
         except Refusal:
@@ -124,14 +126,6 @@ async def sweep_expired(ledger: Ledger, interval_s: float) -> None:
             # A sweep that fails leaves the holds for the next one (and for the
             # next request, which expires what is due first): keep serving.
             log.exception("expiry sweep failed")
-            continue
-        # An expiry is a decision: one line per hold, as each decided call
-        # has its own (the sweep's count is the expirations metric). The
-        # ledger names only the reservation; its tenant and rule version are
-        # in its history. Not built unless read.
-        if expired and log.isEnabledFor(logging.INFO):
-            for reservation_id in expired:
-                log.info("hold expired", extra=fields(reservation_id=reservation_id))
 
 
 class Readiness:

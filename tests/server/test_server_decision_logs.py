@@ -1,7 +1,8 @@
-"""A batch's decisions in the log, over a real server: at INFO one JSON line
-per decided operation (its index, kind, reservation, key, reason and rule
+"""Decisions in the log, over a real server: at INFO one JSON line per decided
+operation of a batch (its index, kind, reservation, key, reason and rule
 version, under the caller's request id, tenant and actor) beside the call's
-own line; at WARNING none of them."""
+own line, and one per hold a decision expired before deciding; at WARNING
+none of them."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ def serve(tmp_path: Path) -> Iterator[Any]:
     """Start a server at a log level; stopped (exit 0) after the test."""
     started: list[ServerProcess] = []
 
-    def start(level: str) -> ServerProcess:
-        server = ServerProcess.on_free_port(tmp_path / f"{level}.log", "--log-level", level)
+    def start(level: str, *extra: str) -> ServerProcess:
+        server = ServerProcess.on_free_port(tmp_path / f"{level}.log", "--log-level", level, *extra)
         started.append(server.start())
         server.wait_serving()
         return server
@@ -127,3 +128,54 @@ def test_no_decision_lines_below_info(serve: Any) -> None:
     records = server.log_records()
     assert not [r for r in records if r.get("msg") in ("decision", "call")], records
     assert not [r for r in records if r.get("request_id") == request_id], records
+
+
+def test_a_hold_a_decision_expires_has_its_line(serve: Any) -> None:
+    """With the sweeper asleep, the next decision expires the due hold first:
+    that expiry is logged too, with its tenant and rule version."""
+    server = serve("INFO", "--sweep-interval", "3600")
+    sku, other = unique("expiring"), unique("other")
+    metadata = (("x-holdfast-tenant", "shop-7"),)
+    with grpc.insecure_channel(server.target) as channel:
+        stub = inventory_pb2_grpc.InventoryServiceStub(channel)
+        for name in (sku, other):
+            stub.SetStock(
+                pb.SetStockRequest(
+                    idempotency_key=unique("count"),
+                    sku=name,
+                    location="DC1",
+                    on_hand=1_000,
+                    source_sequence=1,
+                    as_of=ts(1),
+                ),
+                timeout=10,
+            )
+        held = stub.Reserve(
+            pb.ReserveRequest(
+                idempotency_key=unique("hold"),
+                lines=[pb.LineRequest(sku=sku, quantity=2)],
+                hold_seconds=1,
+            ),
+            metadata=metadata,
+            timeout=10,
+        )
+        rid = held.reservation.reservation_id
+
+        def expired_by_a_decision() -> dict[str, Any] | None:
+            stub.Reserve(
+                pb.ReserveRequest(
+                    idempotency_key=unique("next"), lines=[pb.LineRequest(sku=other, quantity=1)]
+                ),
+                timeout=10,
+            )
+            lines = [
+                r
+                for r in server.log_records()
+                if r.get("msg") == "hold expired" and r.get("reservation_id") == rid
+            ]
+            return lines[0] if lines else None
+
+        line = until(expired_by_a_decision, "the expiry's line", every=0.2)
+    assert line["level"] == "INFO"
+    assert (line["tenant"], line["reason"]) == ("shop-7", "HOLD_EXPIRED")
+    assert line["rule_version"] == held.decision.rule_version
