@@ -164,8 +164,14 @@ def _quota_description(facts: Mapping[str, str]) -> str:
     return text
 
 
+# A refusal's ``retry_after_s`` for a condition no retry to this server can
+# change: no RetryInfo, and a negative pushback, which tells clients not to retry.
+NEVER = -1.0
+
+
 def retry_delay_s(refusal: Rejection | Refusal) -> float | None:
-    """The delay advised before a retry: a retryable reason's named delay, or None."""
+    """The delay advised before a retry: a retryable reason's named delay
+    (NEVER: do not retry), or None."""
     if isinstance(refusal, Refusal) and REASONS[refusal.reason].retryable:
         return refusal.retry_after_s
     return None
@@ -212,7 +218,7 @@ def status_of(
             subject=f"tenant:{facts.get('tenant', '')}", description=_quota_description(facts)
         )
         status.details.add().Pack(quota)
-    if reason.retryable and retry_after_s is not None:
+    if reason.retryable and retry_after_s is not None and retry_after_s >= 0:
         delay = duration_pb2.Duration()
         delay.FromNanoseconds(round(retry_after_s * 1e9))
         status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
@@ -234,6 +240,6 @@ async def abort(context: Any, refusal: Rejection | Refusal) -> NoReturn:
     trailers = [*status.trailing_metadata, *interceptors.degraded_trailer(call)]
     delay_s = retry_delay_s(refusal)
     if delay_s is not None:
-        trailers.append((PUSHBACK_KEY, str(max(0, round(delay_s * 1000)))))
+        trailers.append((PUSHBACK_KEY, str(round(delay_s * 1000)) if delay_s >= 0 else "-1"))
     await context.abort(status.code, status.details, tuple(trailers))
     raise AssertionError("abort returned")  # pragma: no cover

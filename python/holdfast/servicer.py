@@ -483,10 +483,12 @@ def _rejection(outcome: Outcome) -> Rejection:
 # Events read from the journal per query while the feed catches up.
 FEED_PAGE = 500
 
+# A server in memory never has a journal: retrying it cannot help.
 NO_JOURNAL = Refusal(
     "DEPENDENCY_UNAVAILABLE",
     "the audit trail and the event feed need the journal; this server runs in memory",
     {"dependency": "journal", "detail": "running in memory: no journal"},
+    retry_after_s=errors.NEVER,
 )
 
 

@@ -159,6 +159,10 @@ def test_in_memory_mode_has_no_journal_to_read(tmp_path: Path) -> None:
                 assert info.reason == "DEPENDENCY_UNAVAILABLE"
                 assert info.metadata["dependency"] == "journal"
                 assert info.metadata["detail"] == "running in memory: no journal"
+                # No retry can help: no RetryInfo, and a pushback saying so.
+                assert not any(d.Is(error_details_pb2.RetryInfo.DESCRIPTOR) for d in status.details)
+                trailers = dict(refused.value.trailing_metadata() or ())
+                assert trailers["grpc-retry-pushback-ms"] == "-1"
     finally:
         assert server.stop() == 0
 
