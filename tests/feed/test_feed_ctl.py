@@ -37,10 +37,11 @@ def test_history_lists_a_reservations_events(fresh_server: DurableServer) -> Non
     shown = ctl(fresh_server, "--tenant", "shop", "history", reservation_id)
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
-    assert lines[0].split() == ["SEQ", "AT", "KIND", "ACTOR", "REASON", "KEY", "NOTE"]
+    assert lines[0].split() == ["SEQ", "AT", "KIND", "ACTOR", "REASON", "KEY", "RULE", "NOTE"]
     assert [line.split()[0] for line in lines[1:]] == ["2", "3"]
-    assert lines[1].split()[2:] == ["hold_placed", "clerk", "RESERVED", "order-7", "-"]
-    assert lines[2].split()[2:] == ["lines_moved", "clerk", "RELEASED", "cancel-7", "-"]
+    rule = held.decision.rule_version
+    assert lines[1].split()[2:] == ["hold_placed", "clerk", "RESERVED", "order-7", rule, "-"]
+    assert lines[2].split()[2:] == ["lines_moved", "clerk", "RELEASED", "cancel-7", rule, "-"]
 
     as_json = ctl(fresh_server, "--tenant", "shop", "history", reservation_id, "--json")
     assert as_json.returncode == 0, as_json.stderr
