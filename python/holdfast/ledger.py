@@ -260,9 +260,14 @@ class Ledger:
             self._give_back(current_call())  # nothing reached the journal
             raise
 
-    async def activate_rules_async(self, rules: RuleSet, actor: str, now: int) -> None:
-        """:meth:`activate_rules` for callers that serve every backend."""
+    async def activate_rules_async(
+        self, rules: RuleSet, actor: str, now: int, activation: str | None = None
+    ) -> bool:
+        """:meth:`activate_rules` for callers that serve every backend; False
+        when another switch committed first (only a shared store, where
+        ``activation``, the history record, is committed with the switch)."""
         self.activate_rules(rules, actor, now)
+        return True
 
     def set_shadow(self, candidate: RuleSet | None) -> None:
         """Decide every new request under ``candidate`` too, with no effect (None: stop)."""

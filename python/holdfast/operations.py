@@ -332,13 +332,14 @@ class OperationsServicer(operations_pb2_grpc.OperationsServiceServicer):
     async def _recorded(
         self,
         action: str,
-        target: str,
+        target: str | Callable[[], str],
         reason: str,
         context: Context,
         act: Callable[[Context], Awaitable[T]],
     ) -> T:
         """Run ``act`` and record it with the reason code it was answered with,
-        whether it answered or refused, before the caller hears the answer."""
+        whether it answered or refused, before the caller hears the answer.
+        ``target`` may be known only once ``act`` has run (then a callable)."""
         call = current_call()
         recorded = False
 
@@ -351,7 +352,7 @@ class OperationsServicer(operations_pb2_grpc.OperationsServiceServicer):
                         at=clock.now_ms(),
                         actor=call.actor,
                         action=action,
-                        target=target,
+                        target=target() if callable(target) else target,
                         reason=reason,
                         request_id=call.request_id,
                         outcome=outcome,

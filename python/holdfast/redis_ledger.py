@@ -246,12 +246,18 @@ class RedisLedger(Ledger):
     def activate_rules(self, rules: RuleSet, actor: str, now: int) -> None:
         raise RuntimeError("the Redis ledger activates asynchronously (activate_rules_async)")
 
-    async def activate_rules_async(self, rules: RuleSet, actor: str, now: int) -> None:
-        """Commit the switch; every replica installs the body when it applies
-        it (this one before it answers). The body is in the rule store already."""
+    async def activate_rules_async(
+        self, rules: RuleSet, actor: str, now: int, activation: str | None = None
+    ) -> bool:
+        """Commit the switch, and ``activation`` to the history in the same
+        step, unless another replica's switch committed since this copy's
+        (then False: the caller decides again on the caught-up copy). Every
+        replica installs the body when it applies the switch (this one before
+        it answers). The body is in the rule store already."""
         body, plan = self._live.propose_rule_version(rules.version, actor, now)
-        committed = await self._commit(body, plan, None)
+        committed = await self._commit(body, plan, None, activation)
         await self._catch_up_to(committed.seq or committed.head)
+        return committed.ok
 
     # Committing ------------------------------------------------------------------
 
@@ -259,9 +265,17 @@ class RedisLedger(Ledger):
         self._mint += 1
         return self._mint
 
-    async def _commit(self, body: bytes, plan: Plan, key: tuple[str, str] | None) -> Committed:
+    async def _commit(
+        self,
+        body: bytes,
+        plan: Plan,
+        key: tuple[str, str] | None,
+        activation: str | None = None,
+    ) -> Committed:
         base = self._applied
-        committed = await self._redis_call(lambda: self.redis.commit(body, plan, base, key))
+        committed = await self._redis_call(
+            lambda: self.redis.commit(body, plan, base, key, activation)
+        )
         if committed.ok and committed.seq <= base:
             # Every seq this copy applied existed before the commit, which
             # numbers after them all: Redis lost commits before this one.

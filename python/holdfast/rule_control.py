@@ -55,13 +55,17 @@ class RuleControl:
 
     # Activation ---------------------------------------------------------------------
 
-    async def activate(self, rules: RuleSet, actor: str) -> None:
+    async def activate(self, rules: RuleSet, actor: str, activation: str | None = None) -> bool:
         """Decide with ``rules`` from the next request on (journaled; refused
-        like any decision while the journal is failing). The caller awaits
+        like any decision while the journal is failing); False when another
+        switch committed first (a shared store). The caller awaits
         ``ledger.settle()`` before answering, as after any decision."""
-        await self._ledger.activate_rules_async(rules, actor, clock.now_ms())
-        if self._metrics is not None:
+        committed = await self._ledger.activate_rules_async(
+            rules, actor, clock.now_ms(), activation
+        )
+        if committed and self._metrics is not None:
             self._metrics.rule_set_activated(rules.version)
+        return committed
 
     # The shadow ---------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ from holdfast.store.rule_store import (
     StoredRuleSet,
     VersionExists,
     checksum,
+    encode_activation,
 )
 from holdfast.v1 import operations_pb2 as pb
 
@@ -65,6 +66,11 @@ RULE_SET_VERSION_EXISTS = "RULE_SET_VERSION_EXISTS"
 RULE_SET_NOT_FOUND = "RULE_SET_NOT_FOUND"
 # Before a retry when the rule store's file cannot be written.
 STORE_RETRY_S = 1.0
+# Times a switch is decided again when another replica's switch committed
+# first (a shared store), before the caller is asked to retry.
+SWITCH_ATTEMPTS = 8
+# The delay advised then.
+SWITCH_RETRY_S = 0.1
 
 T = TypeVar("T")
 
@@ -75,7 +81,7 @@ class Recorder(Protocol):
     def __call__(
         self,
         action: str,
-        target: str,
+        target: str | Callable[[], str],
         reason: str,
         context: Context,
         act: Callable[[Context], Awaitable[T]],
@@ -267,7 +273,7 @@ class RuleService:
             await errors.abort(context, refusal)
 
         async def activate(context: Context) -> pb.RuleSetVersion:
-            return await self._activate(request.version, reason, context)
+            return await self._activate(lambda _: request.version, reason, context)
 
         async with self._switching:
             return await self._recorded(
@@ -286,30 +292,30 @@ class RuleService:
             return await self._roll_back(reason, context)
 
     async def _roll_back(self, reason: str, context: Context) -> pb.RuleSetVersion:
-        """The rollback, its target read under the switching lock."""
-        try:
-            await self._fresh()
-            current = self._ledger.rule_version
-        except Refusal as refusal:
-            await errors.abort(context, refusal)
-        previous = self._store.active_before(current, self._builtin)
-        if previous is None and current != self._builtin:
-            previous = self._builtin  # before the first activation, the built-in set decided
+        """The rollback: its target chosen under the switching lock, from the
+        history as it stands when the switch commits."""
+        chosen: list[str] = []
+
+        def previous_of(current: str) -> str:
+            previous = self._store.active_before(current, self._builtin)
+            if previous is None and current != self._builtin:
+                previous = self._builtin  # before the first activation, the built-in set decided
+            if previous is None:
+                chosen[:] = [current]
+                raise Refusal(
+                    RULE_SET_NOT_FOUND,
+                    f"no version was active before {current!r} to roll back to",
+                    {"active_version": current},
+                )
+            chosen[:] = [f"{current} -> {previous}"]
+            return previous
 
         async def roll_back(context: Context) -> pb.RuleSetVersion:
-            if previous is None:
-                await errors.abort(
-                    context,
-                    Refusal(
-                        RULE_SET_NOT_FOUND,
-                        f"no version was active before {current!r} to roll back to",
-                        {"active_version": current},
-                    ),
-                )
-            return await self._activate(previous, reason, context)
+            return await self._activate(previous_of, reason, context)
 
-        target = current if previous is None else f"{current} -> {previous}"
-        return await self._recorded("rules.rollback", target, reason, context, roll_back)
+        return await self._recorded(
+            "rules.rollback", lambda: chosen[-1] if chosen else "-", reason, context, roll_back
+        )
 
     async def StartShadow(
         self, request: pb.StartShadowRequest, context: Context
@@ -357,18 +363,30 @@ class RuleService:
 
     # Inside ------------------------------------------------------------------------
 
-    async def _activate(self, version: str, reason: str, context: Context) -> pb.RuleSetVersion:
-        """Switch to a deployed version, durably (journaled and committed)
-        before answering; then its activation joins the history rollbacks
-        read. Activating the active version changes nothing."""
+    async def _activate(
+        self, choose: Callable[[str], str], reason: str, context: Context
+    ) -> pb.RuleSetVersion:
+        """Switch to the version ``choose`` names for the active one (or the
+        Refusal it raises), durably (journaled and committed) before
+        answering, its activation joining the history rollbacks read.
+        Activating the active version changes nothing. On a shared store a
+        switch another replica committed first (the core's plan guards the
+        active rules) makes this one choose again on the caught-up copy."""
         call = current_call()
         try:
-            await self._fresh()
-            rules = self._body(version)
-            if self._ledger.rule_version != version:
-                await self._control.activate(rules, call.actor)
-                await self._ledger.settle()
-                await self._history(Activation(version, clock.now_ms(), call.actor, reason))
+            for _ in range(SWITCH_ATTEMPTS):
+                await self._fresh()
+                version = choose(self._ledger.rule_version)
+                rules = self._body(version)
+                if self._ledger.rule_version == version:
+                    break
+                activation = Activation(version, clock.now_ms(), call.actor, reason)
+                if await self._control.activate(rules, call.actor, encode_activation(activation)):
+                    await self._ledger.settle()
+                    await self._history(activation)
+                    break
+            else:
+                raise _switches_kept_coming()
             active, shadow = self._versions_deciding()
             stored = self._store.get(version)
         except Refusal as refusal:
@@ -413,7 +431,7 @@ class RuleService:
     def _recorded(
         self,
         action: str,
-        target: str,
+        target: str | Callable[[], str],
         reason: str,
         context: Context,
         act: Callable[[Context], Awaitable[T]],
@@ -559,6 +577,16 @@ def _parsed(text: str) -> RuleSet:
 
 def _where(line: int | None, field: str) -> str:
     return field if line is None else f"line {line}: {field}"
+
+
+def _switches_kept_coming() -> Refusal:
+    return Refusal(
+        "OVERLOADED",
+        f"other rule-set switches committed first {SWITCH_ATTEMPTS} times; nothing was "
+        "changed, retry",
+        {"resource": "rule_switches", "attempts": SWITCH_ATTEMPTS},
+        retry_after_s=SWITCH_RETRY_S,
+    )
 
 
 def _not_found(version: str) -> Refusal:

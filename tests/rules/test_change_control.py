@@ -3,9 +3,10 @@
 - a rollback returns to ``builtin-1`` when it was activated between two
   deployed versions (the built-in set is never stored, but its activation is
   history like any other);
-- an activation and a rollback sent at the same moment are made one after
-  the other: the activation history is in the journal's order, and the
-  rollback's target is the version active before the one it replaced;
+- an activation and a rollback sent at the same moment, to one server or to
+  two Redis replicas, are made one after the other: the activation history
+  is in the journal's order, and the rollback's target is the version active
+  before the one it replaced;
 - a shadow of the active version is refused; ``builtin-1`` can be shadowed;
   a diff against ``builtin-1`` says it has no text;
 - a rule's refusal names, in its ErrorInfo, the version that refused it.
@@ -15,11 +16,13 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from backends import BackendServer, switches
 from holdfast.client import InvalidArgument, OperationsClient, Rejected
 from holdfast.v1 import operations_pb2 as pb
+from redisproc import RedisServer
 from rules_support import operator, rule_set
 
 BUILTIN = "builtin-1"
@@ -73,8 +76,36 @@ def _roll_back(ops: OperationsClient, reason: str, start: threading.Barrier) -> 
 def test_an_activation_and_a_rollback_at_once_are_made_one_after_the_other(
     on_backend: BackendServer,
 ) -> None:
+    _activate_and_roll_back_at_once(on_backend, on_backend)
+
+
+def test_switches_through_two_replicas_at_once_commit_in_one_order(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """The activation through one replica and the rollback through another:
+    a switch another replica's switch overtook is chosen again, so the
+    history rollbacks read is in the stream's order and each rollback went
+    back from the version really active."""
+    first = BackendServer("redis", tmp_path, redis_server.url)
+    (tmp_path / "second").mkdir()
+    second = BackendServer("redis", tmp_path / "second", redis_server.url)
+    second.prefix = first.prefix
+    first.start()
+    try:
+        second.start()
+        try:
+            _activate_and_roll_back_at_once(first, second)
+        finally:
+            assert second.stop() == 0, second.log_text()
+    finally:
+        assert first.stop() == 0, first.log_text()
+
+
+def _activate_and_roll_back_at_once(one: BackendServer, another: BackendServer) -> None:
+    """Rounds of an activation through ``one`` and a rollback through
+    ``another`` sent at the same moment: both are made, one after the other."""
     versions = ["v1", "v2", "v3", "v4"]
-    with operator(on_backend) as ops, operator(on_backend) as other:
+    with operator(one) as ops, operator(another) as other:
         deploy(ops, *versions)
         ops.activate_rule_set("v1", reason="start")
         ops.activate_rule_set("v2", reason="start")
@@ -94,8 +125,9 @@ def test_an_activation_and_a_rollback_at_once_are_made_one_after_the_other(
                 journal = switches(ops)
                 assert len(journal) == 4 + 2 * turn, journal
         assert ops.list_rule_sets().active_version == journal[-1]
+        assert other.list_rule_sets().active_version == journal[-1]
     # The history a rollback reads is in the journal's order...
-    assert [version for version, _, _ in on_backend.activations()] == journal
+    assert [version for version, _, _ in one.activations()] == journal
     # ...and each rollback chose the version active before the one it replaced.
     for turn, answered in enumerate(rollbacks):
         first = 2 + 2 * turn

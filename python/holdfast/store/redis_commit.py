@@ -23,7 +23,8 @@ guards ``[index, floor, safety_stock]``; ``p`` position deltas ``[index,
 on_hand, reserved, allocated, picked, safety_stock or -1]``; ``t`` indexes
 of the objects the event changes; ``r`` ``[index, tenant, state]`` of the
 reservation; ``e`` ``[reservation id, due ms or -1]`` for the expiry set;
-``v`` the rule-set version the event activates ("" for none).
+``v`` the rule-set version the event activates ("" for none); ``a``
+``[index, record]`` of the activation history a switch appends its record to.
 
 Every object is a hash; ``changed_at`` is the sequence of the last event that
 changed it. Positions also hold their buckets, so that the headroom guard
@@ -84,6 +85,7 @@ if plan.e then
 end
 if plan.k == 1 then redis.call('SET', KEYS[4], seq, 'PX', ARGV[4]) end
 if plan.v ~= '' then redis.call('SET', KEYS[1] .. ':rule_version', plan.v) end
+if plan.a then redis.call('RPUSH', KEYS[plan.a[1]], plan.a[2]) end
 local now = redis.call('TIME')
 local committed_at = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 redis.call('XADD', KEYS[2], '0-' .. seq, 'body', ARGV[3], 'about', ARGV[5],

@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from holdfast.store.redis_commit import COMMIT, SAVE_SNAPSHOT
+from holdfast.store.rule_store import ACTIVATIONS
 
 if TYPE_CHECKING:
     from holdfast._core import Plan
@@ -100,9 +101,16 @@ class RedisStore:
         return int(await self._client.get(self.key("seq")) or 0)
 
     async def commit(
-        self, body: bytes, plan: Plan, base: int, idempotency: tuple[str, str] | None
+        self,
+        body: bytes,
+        plan: Plan,
+        base: int,
+        idempotency: tuple[str, str] | None,
+        activation: str | None = None,
     ) -> Committed:
-        """Run the guarded commit of one proposed event made at stream ``base``."""
+        """Run the guarded commit of one proposed event made at stream ``base``;
+        a rule-set switch appends ``activation`` to the activation history
+        in the same step."""
         keys = [self.key("seq"), self.stream, self.key("holds")]
         keys.append(self.key(f"k:{idempotency[0]}\x1f{idempotency[1]}") if idempotency else keys[0])
         index: dict[str, int] = {}
@@ -134,6 +142,8 @@ class RedisStore:
             del encoded["r"]
         if encoded["e"] is None:
             del encoded["e"]
+        if activation is not None:
+            encoded["a"] = [at(ACTIVATIONS), activation]
         about = "\t".join((plan["kind"], "", reservation[0] if reservation else ""))
         args: list[str | bytes | int] = [
             json.dumps(encoded, separators=(",", ":")),

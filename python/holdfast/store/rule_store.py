@@ -61,6 +61,18 @@ def checksum(text: str) -> str:
 
 
 _VERSION_COLUMNS = "version, checksum, author, description, comment, deployed_at, deployed_by, text"
+
+# The Redis list of activations (``{P}:rule_activations``), appended by the
+# commit of each switch (holdfast.store.redis_commit), so that its order is
+# the stream's.
+ACTIVATIONS = "rule_activations"
+
+
+def encode_activation(activation: Activation) -> str:
+    """An activation as the Redis list holds it."""
+    return json.dumps(asdict(activation))
+
+
 _ACTIVATION_COLUMNS = "version, activated_at, actor, reason"
 
 
@@ -164,6 +176,11 @@ class RuleStore:
             return stored
 
     async def activated(self, activation: Activation) -> None:
+        """Record an activation in the file (a store in Redis has it from the
+        switch's own commit: :meth:`refresh` reads it)."""
+        if isinstance(self._database, _RedisDatabase):
+            await self.refresh()
+            return
         if self._database is not None:
             await asyncio.to_thread(self._database.insert_activation, activation)
         self._activations.append(activation)
@@ -184,7 +201,7 @@ class _RedisDatabase:
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
         )
         self._versions = "{" + prefix + "}:rule_sets"
-        self._activations = "{" + prefix + "}:rule_activations"
+        self._activations = "{" + prefix + "}:" + ACTIVATIONS
 
     def read(self) -> tuple[list[StoredRuleSet], list[Activation]]:
         records: Any = self._client.hgetall(self._versions)
@@ -201,9 +218,6 @@ class _RedisDatabase:
             other = StoredRuleSet(**json.loads(existing))
             if other.checksum != stored.checksum:
                 raise VersionExists(other)
-
-    def insert_activation(self, activation: Activation) -> None:
-        self._client.rpush(self._activations, json.dumps(asdict(activation)))
 
 
 class _Database:

@@ -1225,3 +1225,16 @@ fn concurrent_proposals_of_one_engine_mint_distinct_ids() {
     let outcome = propose_and_commit(&mut engine, &second, mint);
     assert_eq!(id_of(&outcome), id_of(&b));
 }
+
+#[test]
+fn a_switch_guards_the_rules_it_was_decided_on() {
+    // A switch another switch overtook is chosen again (a rollback's target
+    // depends on what was active): its plan guards the rules unchanged.
+    let engine = two_warehouses();
+    let (event, plan) = engine.propose_rule_version("v2", "ana", T0);
+    assert!(matches!(event.change, Change::RuleVersionSet { .. }));
+    assert_eq!(plan.unchanged, [Object::Rules]);
+    assert_eq!(plan.touched, [Object::Rules]);
+    assert_eq!(plan.rule_version_set, Some(Arc::from("v2")));
+    assert!(plan.positions.is_empty() && plan.headroom.is_empty());
+}

@@ -380,11 +380,12 @@ impl Engine {
                 }
             }
         }
-        if !matches!(event.change, Change::RuleVersionSet { .. }) {
-            // Every decision is made under the active rules: a switch in
-            // between makes it decide again under the new ones.
-            plan.unchanged.push(Object::Rules);
-        }
+        // Every decision is made under the active rules: a switch in between
+        // makes it decide again under the new ones. So is a switch: one that
+        // another switch overtook is chosen again (a rollback's target
+        // depends on what was active), so switches commit in the order they
+        // were decided in.
+        plan.unchanged.push(Object::Rules);
         plan
     }
 
