@@ -1,7 +1,7 @@
 """Stores written by older builds still start. Each fixture directory holds a
 snapshot and the events after it, made by the extension of an older commit
-running the same steps (stock, two holds, an allocation, a snapshot, then a
-pick, a release and a hold):
+running the same steps (tests/fixtures/make_fixture.py: stock, two holds, an
+allocation, a snapshot, then a pick, a release and a hold):
 
 - ``format1``: commit 70e10b0, before promised ship dates were kept on lines;
 - ``format2``: commit 20b8fb9, before holds said whether they were verified
