@@ -5,6 +5,7 @@ it to the outside world. Import the engine from here, not from ``_core``.
 """
 
 from holdfast._core import (
+    FEASIBILITY,
     MAX_BATCH,
     MAX_FILTER_NAMES,
     MAX_LINE_QUANTITY,
@@ -27,6 +28,7 @@ from holdfast._core import (
 from holdfast.reasons import REASONS, Reason
 
 __all__ = [
+    "FEASIBILITY",
     "MAX_BATCH",
     "MAX_FILTER_NAMES",
     "MAX_LINES",

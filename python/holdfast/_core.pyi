@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from typing import Any, Literal, TypedDict, final
 
 __all__ = [
+    "FEASIBILITY",
     "MAX_BATCH",
     "MAX_FILTER_NAMES",
     "MAX_LINES",
@@ -30,6 +31,7 @@ MAX_LINE_QUANTITY: int
 MAX_NAME_BYTES: int
 MAX_BATCH: int
 MAX_FILTER_NAMES: int
+FEASIBILITY: str  # the feasibility check's name, as an unverified decision lists it
 SYSTEM_ACTOR: str
 
 Line = tuple[str, str, int]

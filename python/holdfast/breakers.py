@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from holdfast import CircuitBreaker, clock
+from holdfast import FEASIBILITY, CircuitBreaker, clock
 from holdfast.errors import Refusal
 from holdfast.logs import fields
 
@@ -40,7 +40,7 @@ log = logging.getLogger("holdfast.breakers")
 
 JOURNAL = "journal"
 EVENTS = "events"
-FEASIBILITY = "feasibility"
+# FEASIBILITY (the core's name for the check, as unverified decisions list it).
 REDIS = "redis"
 
 # The settings a breaker takes (the core's names), for configuration.

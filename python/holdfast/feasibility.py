@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from holdfast import FEASIBILITY
 from holdfast._core import feasibility_verdict
-from holdfast.breakers import FEASIBILITY, Breakers
+from holdfast.breakers import Breakers
 from holdfast.errors import DEPENDENCY_UNAVAILABLE, Refusal
 from holdfast.logs import fields
 

@@ -26,9 +26,9 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 from redis.exceptions import RedisError
 
-from holdfast import InvariantViolation, audit, clock
+from holdfast import FEASIBILITY, InvariantViolation, audit, clock
 from holdfast.auth import Authority
-from holdfast.breakers import EVENTS, FEASIBILITY, JOURNAL, REDIS, Breakers, Change, parse_overrides
+from holdfast.breakers import EVENTS, JOURNAL, REDIS, Breakers, Change, parse_overrides
 from holdfast.config import Settings, split_listen, tls_enabled
 from holdfast.errors import Refusal
 from holdfast.feasibility import FeasibilityCheck

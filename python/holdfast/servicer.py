@@ -19,6 +19,7 @@ from google.protobuf.message import Message
 from grpc.aio import ServicerContext as Context
 
 from holdfast import (
+    FEASIBILITY,
     MAX_BATCH,
     Outcome,
     Rejection,
@@ -30,7 +31,6 @@ from holdfast import (
     is_reservation_id,
 )
 from holdfast.batch_answer import BatchAnswer
-from holdfast.breakers import FEASIBILITY
 from holdfast.errors import Refusal
 from holdfast.interceptors import current_call, decisions_logged, log_decision
 from holdfast.ledger import Ledger

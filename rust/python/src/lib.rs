@@ -112,5 +112,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_BATCH", holdfast_core::limits::MAX_BATCH)?;
     m.add("MAX_FILTER_NAMES", holdfast_core::limits::MAX_FILTER_NAMES)?;
     m.add("SYSTEM_ACTOR", holdfast_core::SYSTEM_ACTOR)?;
+    m.add("FEASIBILITY", holdfast_core::feasibility::DEPENDENCY)?;
     Ok(())
 }
