@@ -131,7 +131,10 @@ async def test_a_call_made_before_the_server_starts_succeeds_once_it_is_up(
     tmp_path: Path, tenant: str
 ) -> None:
     late = ServerProcess(tmp_path / "late.log")
-    async with AsyncClient(late.target, tenant=tenant, timeout=60.0, retry=FAST) as early:
+    # The deadline, not an attempt count, must bound this wait: a loaded
+    # machine can take seconds to start a server, more than FAST's attempts.
+    patient = RetryPolicy(max_attempts=1000, initial_backoff=0.05, max_backoff=0.25)
+    async with AsyncClient(late.target, tenant=tenant, timeout=60.0, retry=patient) as early:
         call = asyncio.create_task(early.set_stock("SKU-LATE", "W1", 7, source_sequence=1))
         await asyncio.sleep(0.5)
         assert not call.done()  # nobody listens yet: the client is retrying
