@@ -37,7 +37,14 @@ from holdfast.errors import DEPENDENCY_UNAVAILABLE, OVERLOADED, Refusal
 from holdfast.ledger import Ledger, engine_options
 from holdfast.logs import fields
 from holdfast.store.events import EventFilter, StoredEvent
-from holdfast.store.redis_store import Committed, Entry, RedisStore
+from holdfast.store.redis_store import (
+    READ_CHUNK,
+    Committed,
+    Entry,
+    RedisStore,
+    reservation_index,
+    sku_index,
+)
 
 if TYPE_CHECKING:
     from holdfast import RuleSet
@@ -95,6 +102,7 @@ class RedisLedger(Ledger):
             ledger._snapshot_seq = ledger._applied
             replayed = await ledger._catch_up_to(await store.head())
             ledger._mint = await store.mint_block()
+            await store.start_indexes()
         except BaseException:
             await store.close()
             raise
@@ -273,8 +281,9 @@ class RedisLedger(Ledger):
         activation: str | None = None,
     ) -> Committed:
         base = self._applied
+        indexes = _indexes_of(Engine.event_summary(body))
         committed = await self._redis_call(
-            lambda: self.redis.commit(body, plan, base, key, activation)
+            lambda: self.redis.commit(body, plan, base, key, activation, indexes)
         )
         if committed.ok and committed.seq <= base:
             # Every seq this copy applied existed before the commit, which
@@ -460,25 +469,73 @@ class RedisJournal:
     async def page(
         self, selected: EventFilter, after_seq: int, up_to_seq: int, limit: int
     ) -> list[StoredEvent]:
-        """ListEvents by scanning the stream (the filters are read from each event)."""
+        """ListEvents: a reservation's or a SKU's events through its event
+        index, others by reading the stream (the filters are read from each
+        event, so an index only narrows what is read)."""
+        if selected.reservation_id is not None:
+            index = reservation_index(selected.reservation_id)
+        elif selected.sku is not None:
+            index = sku_index(selected.sku)
+        else:
+            return await self._scan(selected, after_seq, up_to_seq, limit)
+        start = await self._store.indexes_from()
+        if start is None:  # no replica of this version has started: nothing listed
+            return await self._scan(selected, after_seq, up_to_seq, limit)
+        found: list[StoredEvent] = []
+        if after_seq < start - 1:  # committed before the indexes started
+            found = await self._scan(selected, after_seq, min(up_to_seq, start - 1), limit)
+            after_seq = start - 1
+        rest = limit - len(found)
+        return found + await self._indexed(index, selected, after_seq, up_to_seq, rest)
+
+    async def _indexed(
+        self, index: str, selected: EventFilter, after_seq: int, up_to_seq: int, limit: int
+    ) -> list[StoredEvent]:
         found: list[StoredEvent] = []
         after = after_seq
         while len(found) < limit and after < up_to_seq:
-            chunk = await self._store.events(after + 1, up_to_seq, 1_000)
+            looked_at, chunk = await self._store.indexed_events(index, after, up_to_seq, READ_CHUNK)
+            if not looked_at:
+                break
+            found += self._matching(selected, chunk, limit - len(found))
+            after = looked_at
+        return found
+
+    async def _scan(
+        self, selected: EventFilter, after_seq: int, up_to_seq: int, limit: int
+    ) -> list[StoredEvent]:
+        found: list[StoredEvent] = []
+        after = after_seq
+        while len(found) < limit and after < up_to_seq:
+            chunk = await self._store.events(after + 1, up_to_seq, READ_CHUNK)
             if not chunk:
                 break
-            for entry in chunk:
-                if _matches(selected, Engine.event_summary(entry.body)):
-                    found.append(StoredEvent(entry.seq, entry.committed_at, entry.body))
-                    if len(found) == limit:
-                        break
+            found += self._matching(selected, chunk, limit - len(found))
             after = chunk[-1].seq
+        return found
+
+    @staticmethod
+    def _matching(selected: EventFilter, chunk: list[Entry], limit: int) -> list[StoredEvent]:
+        found: list[StoredEvent] = []
+        for entry in chunk:
+            if _matches(selected, Engine.event_summary(entry.body)):
+                found.append(StoredEvent(entry.seq, entry.committed_at, entry.body))
+                if len(found) == limit:
+                    break
         return found
 
 
 def _cancelling() -> bool:
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+def _indexes_of(summary: Any) -> list[str]:
+    """The event indexes an event is listed in: its reservation's, its SKUs'."""
+    indexes = [sku_index(sku) for sku in summary["skus"]]
+    if summary["reservation_id"] is not None:
+        indexes.insert(0, reservation_index(summary["reservation_id"]))
+    return indexes
 
 
 def _matches(selected: EventFilter, summary: Any) -> bool:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import polling
+import redis
 from holdfast.client import Client, RetryPolicy
 from holdfast.v1 import inventory_pb2 as pb
+from redisproc import RedisServer
 from serverproc import ServerProcess, serve_command
 
 T = TypeVar("T")
@@ -88,3 +90,58 @@ def history(client: Client, reservation_id: str) -> list[tuple[str, int, int]]:
     """(action, from_state, to_state) of each history entry."""
     shown: pb.Reservation = client.get_reservation(reservation_id)
     return [(h.action, h.from_state, h.to_state) for h in shown.history]
+
+
+class Keys:
+    """One prefix's keys, read with redis-py directly."""
+
+    def __init__(self, server: RedisServer, prefix: str) -> None:
+        # Not decoding: stream entries carry the binary event body.
+        self.client = redis.Redis(host="127.0.0.1", port=server.port, db=0, socket_timeout=5.0)
+        self.tag = "{" + prefix + "}"
+
+    def key(self, name: str) -> str:
+        return f"{self.tag}:{name}"
+
+    def head(self) -> int:
+        head: Any = self.client.get(self.key("seq"))
+        return int(head or 0)
+
+    def snapshot_seq(self) -> int | None:
+        saved: Any = self.client.hget(self.key("snapshot"), "seq")
+        return None if saved is None else int(saved)
+
+    def stream_length(self) -> int:
+        return int(self.client.xlen(self.key("events")))
+
+    def first_retained(self) -> int | None:
+        entries: Any = self.client.xrange(self.key("events"), min="-", max="+", count=1)
+        return int(entries[0][0].decode().partition("-")[2]) if entries else None
+
+    def listed(self, index: str) -> list[int]:
+        """The sequences an event index (``x:r:ID``, ``x:s:SKU``) lists."""
+        listed: Any = self.client.lrange(self.key(index), 0, -1)
+        return [int(seq) for seq in listed]
+
+    def indexes_start(self) -> int | None:
+        start: Any = self.client.get(self.key("x:from"))
+        return None if start is None else int(start)
+
+    def forget_indexes(self) -> None:
+        """Delete every event index: a stream as an earlier version wrote it."""
+        for key in self.client.scan_iter(match=self.key("x:*")):
+            self.client.delete(key)
+
+    def kinds(self) -> list[str]:
+        """The kind of every event still in the stream, oldest first."""
+        entries: Any = self.client.xrange(self.key("events"), min="-", max="+")
+        return [fields.get(b"about", b"").decode().partition("\t")[0] for _, fields in entries]
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Keys:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

@@ -15,7 +15,6 @@ from typing import Any
 
 import grpc
 import pytest
-import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from holdfast.client import (
     Client,
@@ -28,7 +27,7 @@ from holdfast.client import (
 from holdfast.v1 import inventory_pb2 as pb
 from holdfast.v1 import operations_pb2 as ops_pb
 from holdfast.v1 import reasons_pb2 as reasons
-from redis_support import Replica, StartReplicas, until
+from redis_support import Keys, Replica, StartReplicas, until
 from redisproc import RedisServer
 
 BUILTIN = "builtin-1"
@@ -42,40 +41,6 @@ def ops_client(
     return OperationsClient(
         replica.target, tenant=tenant, actor="redis-upkeep", timeout=30.0, retry=retry
     )
-
-
-class Keys:
-    """One prefix's keys, read with redis-py directly."""
-
-    def __init__(self, server: RedisServer, prefix: str) -> None:
-        # Not decoding: stream entries carry the binary event body.
-        self.client = redis.Redis(host="127.0.0.1", port=server.port, db=0, socket_timeout=5.0)
-        self.tag = "{" + prefix + "}"
-
-    def key(self, name: str) -> str:
-        return f"{self.tag}:{name}"
-
-    def head(self) -> int:
-        return int(self.client.get(self.key("seq")) or 0)
-
-    def snapshot_seq(self) -> int | None:
-        saved: Any = self.client.hget(self.key("snapshot"), "seq")
-        return None if saved is None else int(saved)
-
-    def stream_length(self) -> int:
-        return int(self.client.xlen(self.key("events")))
-
-    def first_retained(self) -> int | None:
-        entries: Any = self.client.xrange(self.key("events"), min="-", max="+", count=1)
-        return int(entries[0][0].decode().partition("-")[2]) if entries else None
-
-    def kinds(self) -> list[str]:
-        """The kind of every event still in the stream, oldest first."""
-        entries: Any = self.client.xrange(self.key("events"), min="-", max="+")
-        return [fields.get(b"about", b"").decode().partition("\t")[0] for _, fields in entries]
-
-    def close(self) -> None:
-        self.client.close()
 
 
 def startup_record(replica: Replica) -> dict[str, Any]:

@@ -11,6 +11,10 @@ script may touch any of them atomically (see docs/redis.md).
   hashes with ``changed_at`` (and a position's buckets, a reservation's
   tenant and state);
 - ``{P}:holds``: the hold expiry sorted set (score: due time in ms);
+- ``{P}:x:r:ID``, ``{P}:x:s:SKU``: event indexes, the sequences of a
+  reservation's or a SKU's events in ascending order (lists), so that
+  ListEvents for one of them reads its events, not the whole stream;
+  ``{P}:x:from`` the first sequence the indexes list;
 - ``{P}:k:TENANT\\x1fKEY``: idempotency records (value: the sequence that
   decided them; expire after the retention);
 - ``{P}:mint``: id blocks handed to processes at start-up.
@@ -26,7 +30,13 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from holdfast.store.redis_commit import COMMIT, SAVE_SNAPSHOT
+from holdfast.store.redis_commit import (
+    COMMIT,
+    INDEXED_EVENTS,
+    INDEXES_START,
+    SAVE_SNAPSHOT,
+    UNINDEX,
+)
 from holdfast.store.rule_store import ACTIVATIONS
 
 if TYPE_CHECKING:
@@ -36,6 +46,8 @@ if TYPE_CHECKING:
 MINT_BLOCK = 1 << 24
 # Stream entries read per round trip while catching up.
 READ_CHUNK = 1_000
+# Where the event indexes start (see INDEXES_START).
+INDEXES_FROM = "x:from"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +88,9 @@ class RedisStore:
         )
         self._commit = self._client.register_script(COMMIT)
         self._save_snapshot = self._client.register_script(SAVE_SNAPSHOT)
+        self._indexed_events = self._client.register_script(INDEXED_EVENTS)
+        self._unindex = self._client.register_script(UNINDEX)
+        self._indexes_start = self._client.register_script(INDEXES_START)
         self._tag = "{" + prefix + "}"
 
     def key(self, name: str) -> str:
@@ -107,10 +122,12 @@ class RedisStore:
         base: int,
         idempotency: tuple[str, str] | None,
         activation: str | None = None,
+        indexes: Sequence[str] = (),
     ) -> Committed:
         """Run the guarded commit of one proposed event made at stream ``base``;
         a rule-set switch appends ``activation`` to the activation history
-        in the same step."""
+        in the same step, and the event is listed in the event ``indexes``
+        (names from :func:`reservation_index` and :func:`sku_index`)."""
         keys = [self.key("seq"), self.stream, self.key("holds")]
         keys.append(self.key(f"k:{idempotency[0]}\x1f{idempotency[1]}") if idempotency else keys[0])
         index: dict[str, int] = {}
@@ -144,6 +161,9 @@ class RedisStore:
             del encoded["e"]
         if activation is not None:
             encoded["a"] = [at(ACTIVATIONS), activation]
+        if indexes:
+            indexes = list(dict.fromkeys(indexes))  # one entry per list, however named
+            encoded["x"] = [at(name) for name in indexes]
         about = "\t".join((plan["kind"], "", reservation[0] if reservation else ""))
         args: list[str | bytes | int] = [
             json.dumps(encoded, separators=(",", ":")),
@@ -151,6 +171,7 @@ class RedisStore:
             body,
             self._retention_ms,
             about,
+            "\t".join(indexes),
         ]
         answer: Any = await self._commit(keys=keys, args=args)
         if int(answer[0]) == 1:
@@ -175,6 +196,32 @@ class RedisStore:
             self.stream, min=f"0-{max(from_seq, 1)}", max=f"0-{up_to_seq}", count=limit
         )
         return [_entry_of(entry) for entry in entries]
+
+    async def start_indexes(self) -> int:
+        """The first sequence the event indexes list, fixed at the first
+        start-up of a version that indexes (see :data:`INDEXES_START`)."""
+        keys = [self.key("seq"), self.key(INDEXES_FROM)]
+        return int(await self._indexes_start(keys=keys, args=[]))
+
+    async def indexes_from(self) -> int | None:
+        """The first sequence the event indexes list; None if no start-up set it."""
+        start = await self._client.get(self.key(INDEXES_FROM))
+        return None if start is None else int(start)
+
+    async def indexed_events(
+        self, index: str, after_seq: int, up_to_seq: int, limit: int
+    ) -> tuple[int, list[Entry]]:
+        """The events that ``index`` lists with ``after_seq < seq <= up_to_seq``,
+        oldest first, from its next ``limit`` sequences (one round trip), and
+        the last sequence looked at (0 when none was left)."""
+        flat: Any = await self._indexed_events(
+            keys=[self.key(index), self.stream], args=[after_seq, up_to_seq, limit]
+        )
+        events = [
+            Entry(int(flat[i]), bytes(flat[i + 1]), "", int(flat[i + 2]))
+            for i in range(1, len(flat), 3)
+        ]
+        return int(flat[0]), events
 
     async def oldest_seq(self) -> int | None:
         entries: Any = await self._client.xrange(self.stream, min="-", max="+", count=1)
@@ -204,18 +251,32 @@ class RedisStore:
                 max=f"0-{up_to_seq}",
                 count=READ_CHUNK,
             )
-            kept = [
-                entry for entry in map(_entry_of, entries) if entry.committed_at < committed_before
-            ]
-            if kept:
-                last = kept[-1].seq
-            if len(kept) < len(entries) or len(entries) < READ_CHUNK:
+            old = [i for i, entry in enumerate(entries) if _committed_at(entry) < committed_before]
+            if old:
+                # The trim drops every entry up to the last one old enough.
+                dropped = entries[: old[-1] + 1]
+                last = _entry(dropped[-1])[0]
+                # Shorten the indexes first: a stop between the two steps
+                # leaves events unlisted that are past retention anyway,
+                # never a listed sequence the stream no longer holds.
+                await self._drop_from_indexes(dropped, last)
+            if len(old) < len(entries) or len(entries) < READ_CHUNK:
                 break
         if not last:
             return 0
         # Exact: an approximate trim keeps whole stream nodes of old events.
         trimmed = await self._client.xtrim(self.stream, minid=f"0-{last + 1}", approximate=False)
         return int(trimmed)
+
+    async def _drop_from_indexes(self, entries: Sequence[Any], last: int) -> None:
+        """Remove sequences up to ``last`` from the indexes ``entries`` are listed in."""
+        names: dict[str, None] = {}
+        for _, fields in entries:
+            listed = _text(fields.get(b"x", b""))
+            if listed:
+                names.update(dict.fromkeys(listed.split("\t")))
+        if names:
+            await self._unindex(keys=[self.key(name) for name in names], args=[last])
 
     async def reservation_tenant(self, reservation_id: str) -> str | None:
         tenant = await self._client.hget(self.key(f"r:{reservation_id}"), "tenant")
@@ -227,6 +288,20 @@ class RedisStore:
             self.key("holds"), "-inf", now, start=0, num=limit
         )
         return [_text(item) for item in due]
+
+
+def reservation_index(reservation_id: str) -> str:
+    """The event index of one reservation's events."""
+    return f"x:r:{reservation_id}"
+
+
+def sku_index(sku: str) -> str:
+    """The event index of the events about one SKU."""
+    return f"x:s:{sku}"
+
+
+def _committed_at(entry: Any) -> int:
+    return int(entry[1].get(b"committed_at", 0))
 
 
 def _text(value: Any) -> str:
@@ -243,7 +318,14 @@ def _entry_of(entry: Any) -> Entry:
     seq, body = _entry(entry)
     fields = entry[1]
     kind = _text(fields.get(b"about", b"")).partition("\t")[0]
-    return Entry(seq, body, kind, int(fields.get(b"committed_at", 0)))
+    return Entry(seq, body, kind, _committed_at(entry))
 
 
-__all__ = ["Committed", "Entry", "RedisStore", "ResponseError"]
+__all__ = [
+    "Committed",
+    "Entry",
+    "RedisStore",
+    "ResponseError",
+    "reservation_index",
+    "sku_index",
+]
