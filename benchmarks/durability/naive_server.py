@@ -16,22 +16,21 @@ Not part of holdfast; never run it for real.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer
 from holdfast import Engine, clock, convert
 from holdfast.store import sqlite
 from holdfast.v1 import inventory_pb2 as pb
 from holdfast.v1 import inventory_pb2_grpc
 
-TENANT = "default"
-ACTOR = "anonymous"
+# The peer servers' harness: a grpc.aio server with health, stopped by SIGTERM.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "peers"))
+
+from common import ACTOR, TENANT, parser, serve
 
 
 class NaiveServicer(inventory_pb2_grpc.InventoryServiceServicer):
@@ -64,32 +63,13 @@ class NaiveServicer(inventory_pb2_grpc.InventoryServiceServicer):
         return pb.StockResponse(decision=convert.decision(outcome))
 
 
-async def serve(listen: str, database: str, synchronous: str) -> int:
-    server = grpc.aio.server()
-    inventory_pb2_grpc.add_InventoryServiceServicer_to_server(
-        NaiveServicer(database, synchronous), server
-    )
-    health = HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    server.add_insecure_port(listen)
-    await server.start()
-    await health.set("", health_pb2.HealthCheckResponse.SERVING)
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stopping.set)
-    await stopping.wait()
-    await server.stop(1.0)
-    return 0
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--listen", required=True)
-    parser.add_argument("--database", required=True)
-    parser.add_argument("--synchronous", default="FULL")
-    options = parser.parse_args()
-    return asyncio.run(serve(options.listen, options.database, options.synchronous))
+    arguments = parser(__doc__.splitlines()[0])
+    arguments.add_argument("--database", required=True)
+    arguments.add_argument("--synchronous", default="FULL")
+    options = arguments.parse_args()
+    servicer = NaiveServicer(options.database, options.synchronous)
+    return asyncio.run(serve(options.listen, servicer))
 
 
 if __name__ == "__main__":
