@@ -1,17 +1,20 @@
-"""ListEvents on Redis: one reservation's history and one SKU's events, read
-through the event indexes against reading the whole stream.
+"""ListEvents on Redis: one reservation's history, one SKU's events and a
+small tenant's events, read through the event indexes against reading the
+whole stream.
 
     .venv/bin/python benchmarks/redis/history.py [--events 50000] [--skus 256]
         [--repeat 5]
 
 One replica on a redis-server this script starts (``tests/redisproc.py``,
 appendfsync always). It commits ``--events`` reserves over ``--skus`` SKUs
-(ExecuteBatch, 100 a call), then releases the first reservation, so that its
-history spans the whole stream. Then it times, ``--repeat`` times each and
+(ExecuteBatch, 100 a call) as one tenant, then releases the first
+reservation, so that its history spans the whole stream, and a second tenant
+makes 5 reserves of its own. Then it times, ``--repeat`` times each and
 reports the median:
 
-- ``indexed``: ListEvents of that reservation (every page) and of one SKU
-  (about events/skus events), as the replica answers them;
+- ``indexed``: ListEvents (every page) of that reservation, of one SKU
+  (about events/skus events) and of the second tenant, as the replica
+  answers them;
 - ``stream``: the same calls after deleting ``{P}:x:from``, which makes the
   replica read the whole stream for them, as it did before the indexes.
 
@@ -40,6 +43,7 @@ import servers  # noqa: E402  (also puts tests/ on the path)
 from redisproc import RedisServer  # noqa: E402
 
 PREFIX = "history"
+QUIET_RESERVES = 5
 LOCATION = "W1"
 BATCH = 100
 
@@ -117,35 +121,42 @@ def main() -> None:
                 watched = fill(client, options.events, skus)
                 client.release(watched)
                 filled = time.perf_counter() - started
-                length = direct.xlen("{" + PREFIX + "}:events")
-                print(f"stream: {length:,} events, committed in {filled:.1f} s")
-                results = {}
+            with Client(replica.target, tenant="quiet", actor="history-bench") as quiet:
+                quiet.set_stock("QUIET", LOCATION, 100, source_sequence=1)
+                for _ in range(QUIET_RESERVES):
+                    quiet.reserve([("QUIET", LOCATION, 1)])
+            length = direct.xlen("{" + PREFIX + "}:events")
+            print(f"stream: {length:,} events (the first {options.events:,} in {filled:.1f} s)")
+            results = {}
+            with (
+                Client(replica.target, tenant="bench") as client,
+                Client(replica.target, tenant="quiet") as quiet,
+            ):
                 for read in ("indexed", "stream"):
                     if read == "stream":
                         direct.delete("{" + PREFIX + "}:x:from")
                     results[read] = (
                         timed(client, options.repeat, reservation_id=watched),
                         timed(client, options.repeat, sku=skus[-1]),
+                        timed(quiet, options.repeat),
                     )
         finally:
             direct.close()
             replica.stop()
             store.stop()
-    (history_i, listed_i), (sku_i, sku_listed_i) = results["indexed"]
-    (history_s, listed_s), (sku_s, sku_listed_s) = results["stream"]
-    assert listed_i == listed_s, (listed_i, listed_s)
-    assert len(listed_i) == 2, listed_i  # the reserve and the release
-    assert sku_listed_i == sku_listed_s, (len(sku_listed_i), len(sku_listed_s))
     print("| ListEvents of | events listed | through the index | reading the stream | ratio |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    for what, listed, indexed, scanned in (
-        ("one reservation", listed_i, history_i, history_s),
-        ("one SKU", sku_listed_i, sku_i, sku_s),
+    whats = ("one reservation", "one SKU", "a tenant of 6 events")
+    for what, (indexed, listed), (scanned, read) in zip(
+        whats, results["indexed"], results["stream"], strict=True
     ):
+        assert listed == read, (what, len(listed), len(read))
         print(
             f"| {what} | {len(listed):,} | {1000 * indexed:.2f} ms | {1000 * scanned:.1f} ms "
             f"| {scanned / indexed:,.0f}x |"
         )
+    assert len(results["indexed"][0][1]) == 2  # the reserve and the release
+    assert len(results["indexed"][2][1]) == 1 + QUIET_RESERVES
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ from holdfast.store.redis_store import (
     RedisStore,
     reservation_index,
     sku_index,
+    tenant_index,
 )
 
 if TYPE_CHECKING:
@@ -469,15 +470,15 @@ class RedisJournal:
     async def page(
         self, selected: EventFilter, after_seq: int, up_to_seq: int, limit: int
     ) -> list[StoredEvent]:
-        """ListEvents: a reservation's or a SKU's events through its event
-        index, others by reading the stream (the filters are read from each
-        event, so an index only narrows what is read)."""
+        """ListEvents through the narrowest event index that applies: the
+        reservation's, else the SKU's, else the tenant's (the filters are
+        read from each event, so an index only narrows what is read)."""
         if selected.reservation_id is not None:
             index = reservation_index(selected.reservation_id)
         elif selected.sku is not None:
             index = sku_index(selected.sku)
         else:
-            return await self._scan(selected, after_seq, up_to_seq, limit)
+            index = tenant_index(selected.tenant)
         start = await self._store.indexes_from()
         if start is None:  # no replica of this version has started: nothing listed
             return await self._scan(selected, after_seq, up_to_seq, limit)
@@ -531,10 +532,12 @@ def _cancelling() -> bool:
 
 
 def _indexes_of(summary: Any) -> list[str]:
-    """The event indexes an event is listed in: its reservation's, its SKUs'."""
-    indexes = [sku_index(sku) for sku in summary["skus"]]
+    """The event indexes an event is listed in: its tenant's, its
+    reservation's, its SKUs' (the system's own events have no tenant)."""
+    indexes = [tenant_index(summary["tenant"])] if summary["tenant"] else []
     if summary["reservation_id"] is not None:
-        indexes.insert(0, reservation_index(summary["reservation_id"]))
+        indexes.append(reservation_index(summary["reservation_id"]))
+    indexes += [sku_index(sku) for sku in summary["skus"]]
     return indexes
 
 

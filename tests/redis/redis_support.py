@@ -127,6 +127,13 @@ class Keys:
         start: Any = self.client.get(self.key("x:from"))
         return None if start is None else int(start)
 
+    def set_indexes_start(self, start: int | None) -> None:
+        """Where the indexes start; None: nowhere, every listing reads the stream."""
+        if start is None:
+            self.client.delete(self.key("x:from"))
+        else:
+            self.client.set(self.key("x:from"), start)
+
     def forget_indexes(self) -> None:
         """Delete every event index: a stream as an earlier version wrote it."""
         for key in self.client.scan_iter(match=self.key("x:*")):

@@ -1,11 +1,12 @@
-"""ListEvents on Redis reads a reservation's or a SKU's events through its
-event index (``{P}:x:r:ID``, ``{P}:x:s:SKU``), not by reading the whole
-stream: the commit lists each event in the same step, a trim shortens the
-lists with the stream, and events committed before the indexes started
-(a stream written by an earlier version) are still found by reading it.
+"""ListEvents on Redis reads a tenant's, a reservation's or a SKU's events
+through its event index (``{P}:x:t:TENANT``, ``{P}:x:r:ID``,
+``{P}:x:s:SKU``), not by reading the whole stream: the commit lists each
+event in the same step, a trim shortens the lists with the stream, and
+events committed before the indexes started (a stream written by an earlier
+version) are still found by reading it.
 
-Each answer is compared with the same filter applied to every event of the
-tenant (a listing with no reservation or SKU, which reads the stream).
+The oracle is the stream itself: with ``{P}:x:from`` deleted the replica
+reads every listing from the stream, as it did before the indexes.
 """
 
 from __future__ import annotations
@@ -43,28 +44,42 @@ def test_each_commit_lists_its_event_in_its_reservations_and_skus_indexes(
     replicas: StartReplicas, redis_server: RedisServer, redis_prefix: str, tenant: str
 ) -> None:
     (replica,) = replicas(1)
-    tee, cup = (f"{name}-{uuid.uuid4().hex[:8]}" for name in ("TEE", "CUP"))
-    with Keys(redis_server, redis_prefix) as indexes, replica.client(tenant) as client:
+    tee, cup, mug = (f"{name}-{uuid.uuid4().hex[:8]}" for name in ("TEE", "CUP", "MUG"))
+    neighbour = f"{tenant}-next-door"
+    with (
+        Keys(redis_server, redis_prefix) as indexes,
+        replica.client(tenant) as client,
+        replica.client(neighbour) as next_door,
+    ):
         client.set_stock(tee, "W1", 100, source_sequence=1)
         client.set_stock(cup, "W1", 100, source_sequence=1)
+        next_door.set_stock(mug, "W1", 100, source_sequence=1)
         both = client.reserve([(tee, "W1", 2), (cup, "W1", 1)], hold_seconds=HOLD_S)
         watched = both.reservation.reservation_id
-        others = [
-            client.reserve([(cup, "W1", 1)], hold_seconds=HOLD_S).reservation.reservation_id
-            for _ in range(30)
-        ]
+        others = []
+        for _ in range(30):  # interleaved with another tenant's events
+            held = client.reserve([(cup, "W1", 1)], hold_seconds=HOLD_S)
+            others.append(held.reservation.reservation_id)
+            next_door.reserve([(mug, "W1", 1)], hold_seconds=HOLD_S)
         client.allocate(watched)
         client.release(others[0])
         client.confirm_pick(watched, [(tee, "W1", 2), (cup, "W1", 1)])
 
         everything = every_page(client)
         assert indexes.indexes_start() == 1  # a fresh prefix: every event is listed
+        indexes.set_indexes_start(None)
+        assert every_page(client) == everything  # the same, read from the stream
+        indexes.set_indexes_start(1)
+        assert len(everything) == 36  # 2 counts, both, 30 others, 3 later
+        assert indexes.listed(f"x:t:{tenant}") == [e.sequence for e in everything]
+        assert len(indexes.listed(f"x:t:{neighbour}")) == 31
         assert indexes.listed(f"x:r:{watched}") == of_reservation(everything, watched)
         assert indexes.listed(f"x:s:{tee}") == of_sku(everything, tee)
         assert indexes.listed(f"x:s:{cup}") == of_sku(everything, cup)
         assert len(of_sku(everything, cup)) == 35  # its count, both, 30 others, 3 later
 
         for page_size in (0, 1, 7):
+            assert every_page(client, page_size) == everything
             history = every_page(client, page_size, reservation_id=watched)
             assert [e.sequence for e in history] == of_reservation(everything, watched)
             assert [e.kind for e in history] == [
@@ -133,6 +148,7 @@ def test_a_trim_drops_the_trimmed_events_from_the_indexes(
         assert indexes.listed(f"x:r:{gone}") == []
         assert not indexes.client.exists(indexes.key(f"x:r:{gone}"))
         assert not indexes.client.exists(indexes.key(f"x:s:{sku}"))
+        assert not indexes.client.exists(indexes.key(f"x:t:{tenant}"))
 
         assert every_page(client, reservation_id=gone) == []
         assert every_page(client, sku=sku) == []

@@ -11,9 +11,9 @@ script may touch any of them atomically (see docs/redis.md).
   hashes with ``changed_at`` (and a position's buckets, a reservation's
   tenant and state);
 - ``{P}:holds``: the hold expiry sorted set (score: due time in ms);
-- ``{P}:x:r:ID``, ``{P}:x:s:SKU``: event indexes, the sequences of a
-  reservation's or a SKU's events in ascending order (lists), so that
-  ListEvents for one of them reads its events, not the whole stream;
+- ``{P}:x:t:TENANT``, ``{P}:x:r:ID``, ``{P}:x:s:SKU``: event indexes, the
+  sequences of a tenant's, a reservation's or a SKU's events in ascending
+  order (lists), so that ListEvents reads its answer, not the whole stream;
   ``{P}:x:from`` the first sequence the indexes list;
 - ``{P}:k:TENANT\\x1fKEY``: idempotency records (value: the sequence that
   decided them; expire after the retention);
@@ -127,7 +127,8 @@ class RedisStore:
         """Run the guarded commit of one proposed event made at stream ``base``;
         a rule-set switch appends ``activation`` to the activation history
         in the same step, and the event is listed in the event ``indexes``
-        (names from :func:`reservation_index` and :func:`sku_index`)."""
+        (names from :func:`tenant_index`, :func:`reservation_index` and
+        :func:`sku_index`)."""
         keys = [self.key("seq"), self.stream, self.key("holds")]
         keys.append(self.key(f"k:{idempotency[0]}\x1f{idempotency[1]}") if idempotency else keys[0])
         index: dict[str, int] = {}
@@ -300,6 +301,11 @@ def sku_index(sku: str) -> str:
     return f"x:s:{sku}"
 
 
+def tenant_index(tenant: str) -> str:
+    """The event index of one tenant's events."""
+    return f"x:t:{tenant}"
+
+
 def _committed_at(entry: Any) -> int:
     return int(entry[1].get(b"committed_at", 0))
 
@@ -328,4 +334,5 @@ __all__ = [
     "ResponseError",
     "reservation_index",
     "sku_index",
+    "tenant_index",
 ]
