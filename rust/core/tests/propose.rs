@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{T0, TENANT};
+use common::{Rng, T0, TENANT};
 use holdfast_core::engine::{Headroom, Object, Plan, PositionDelta};
 use holdfast_core::rules::parse;
 use holdfast_core::{
@@ -126,27 +126,6 @@ fn mint_of(engine: &Engine) -> u64 {
 }
 
 // ---------------------------------------------------------- random model
-
-/// xorshift64*: a fixed seed gives the same sequence on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
 
 /// Requests over a few SKUs and locations, reading `engine` (the reference)
 /// for the reservations it can act on.

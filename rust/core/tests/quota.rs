@@ -8,7 +8,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{assert_reason, id_of, line_command, reserve, World, T0, TENANT};
+use common::{assert_reason, id_of, line_command, reserve, Rng, World, T0, TENANT};
 use holdfast_core::engine::Object;
 use holdfast_core::{
     Change, Command, Config, Engine, Event, LineRequest, Meta, Outcome, ReasonCode, Rejection,
@@ -303,22 +303,6 @@ fn an_expiry_touches_its_tenant() {
     };
     let (_, plan) = engine.propose_expiry(&id, T0 + 60_000).expect("due");
     assert!(plan.touched.contains(&tenant(TENANT)));
-}
-
-/// xorshift64*: a fixed seed gives the same sequence on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 const TENANTS: [&str; 3] = ["a", "b", "c"];
