@@ -15,9 +15,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -189,3 +189,19 @@ class ServerProcess:
             if isinstance(record, dict):
                 records.append(record)
         return records
+
+
+Served = TypeVar("Served", bound=ServerProcess)
+
+
+def serving(process: Served) -> Iterator[Served]:
+    """A fixture's body for a launched server: wait until it serves (kill it
+    if it never does), yield it, then SIGTERM it; it must drain and exit 0."""
+    try:
+        process.wait_serving()
+    except BaseException:
+        process.kill()
+        raise
+    yield process
+    code = process.stop()
+    assert code == 0, process.log_since_start()

@@ -8,20 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serverproc import ServerProcess, serve_command
+from serverproc import ServerProcess, serve_command, serving
 
 
 def _serving(log_path: Path, *flags: str) -> Iterator[ServerProcess]:
     process = ServerProcess(log_path)
     process.launch(serve_command("--listen", process.target, *flags))
-    try:
-        process.wait_serving()
-    except BaseException:
-        process.stop()
-        raise
-    yield process
-    code = process.stop()
-    assert code == 0, process.log_since_start()
+    yield from serving(process)
 
 
 @pytest.fixture(scope="session")

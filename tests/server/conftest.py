@@ -14,20 +14,13 @@ import pytest
 from grpc_health.v1 import health_pb2_grpc
 from holdfast.v1 import inventory_pb2_grpc
 from server_support import ServerProcess
+from serverproc import serving
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     log_path = tmp_path_factory.mktemp("server") / "server.log"
-    process = ServerProcess.on_free_port(log_path, "--sweep-interval", "0.05").start()
-    try:
-        process.wait_serving()
-    except BaseException:
-        process.stop()
-        raise
-    yield process
-    code = process.stop()
-    assert code == 0, process.log_text()
+    yield from serving(ServerProcess.on_free_port(log_path, "--sweep-interval", "0.05").start())
 
 
 @pytest.fixture(scope="session")

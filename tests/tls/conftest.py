@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from serverproc import serving
 from tls_pki import Pki, make_pki
 from tls_support import TlsServer
 
@@ -17,14 +18,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 def _running(server: TlsServer) -> Iterator[TlsServer]:
     server.start()
-    try:
-        server.wait_serving()
-    except BaseException:
-        server.kill()
-        raise
-    yield server
-    code = server.stop()
-    assert code == 0, server.log_text()
+    yield from serving(server)
 
 
 @pytest.fixture(scope="session")
