@@ -109,12 +109,16 @@ class ServerProcess:
                 env={"HOLDFAST_METRICS_LISTEN": "", **os.environ, "PYTHONUNBUFFERED": "1"},
             )
 
+    def health_channel(self) -> grpc.Channel:
+        """The channel health is asked over (a TLS server overrides it)."""
+        return grpc.insecure_channel(self.target)
+
     def wait_serving(self, timeout: float = START_TIMEOUT_S, poll: float = 0.05) -> float:
         """Poll grpc.health.v1 until SERVING; the seconds it took."""
         assert self.process is not None
         began = time.monotonic()
         request = health_pb2.HealthCheckRequest(service=self.health_service)
-        with grpc.insecure_channel(self.target) as channel:
+        with self.health_channel() as channel:
             health = health_pb2_grpc.HealthStub(channel)
             while True:
                 code = self.process.poll()

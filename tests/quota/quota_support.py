@@ -4,13 +4,13 @@ for what a QUOTA_EXCEEDED refusal carries (QuotaFailure, RetryInfo)."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 import grpc
+import polling
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from holdfast.client import Client, RetryPolicy
@@ -75,11 +75,4 @@ def refusal_details(error: grpc.RpcError) -> dict[str, object]:
 
 def until(what: str, probe: Callable[[], T | None], timeout: float = WAIT_S) -> T:
     """Poll ``probe`` until it returns something other than None, or fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found is not None:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout} s for {what}")
-        time.sleep(0.02)
+    return polling.until(probe, what, timeout)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from serverproc import (
     PYTHON,
     REPO,
@@ -46,28 +44,9 @@ class TlsServer(ServerProcess):
         self.launch(serve_command(*self.args))
         return self
 
-    def wait_serving(self, timeout: float = START_TIMEOUT_S, poll: float = 0.05) -> float:
-        assert self.process is not None
-        began = time.monotonic()
-        request = health_pb2.HealthCheckRequest(service=self.health_service)
-        credentials = channel_credentials(self.pki, self.client)
-        with grpc.secure_channel(self.target, credentials) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            while True:
-                code = self.process.poll()
-                if code is not None:
-                    raise AssertionError(f"server exited with {code}:\n{self.log_since_start()}")
-                try:
-                    answer = health.Check(request, timeout=1.0)
-                    if answer.status == health_pb2.HealthCheckResponse.SERVING:
-                        return time.monotonic() - began
-                except grpc.RpcError:
-                    pass
-                if time.monotonic() - began > timeout:
-                    raise AssertionError(
-                        f"not SERVING after {timeout} s:\n{self.log_since_start()}"
-                    )
-                time.sleep(poll)
+    def health_channel(self) -> grpc.Channel:
+        # With the good client certificate for mTLS.
+        return grpc.secure_channel(self.target, channel_credentials(self.pki, self.client))
 
 
 def serve_to_exit(*args: str) -> subprocess.CompletedProcess[str]:
