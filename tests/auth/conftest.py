@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from auth_support import AuthServer, Credentials, write_credentials
 from holdfast.client import OperationsClient
+from serverproc import serving
 
 
 @pytest.fixture(scope="session")
@@ -20,13 +21,7 @@ def credentials(tmp_path_factory: pytest.TempPathFactory) -> Credentials:
 def server(
     tmp_path_factory: pytest.TempPathFactory, credentials: Credentials
 ) -> Iterator[AuthServer]:
-    process = AuthServer(tmp_path_factory.mktemp("auth-server"), credentials)
-    process.start()
-    try:
-        yield process
-    finally:
-        code = process.stop()
-    assert code == 0, f"server did not drain cleanly ({code}):\n{process.log_text()}"
+    yield from serving(AuthServer(tmp_path_factory.mktemp("auth-server"), credentials).start())
 
 
 Connect = Callable[..., OperationsClient]

@@ -10,17 +10,12 @@ import pytest
 from holdfast.client import Client, OperationsClient
 from holdfast.v1 import inventory_pb2 as pb
 from operations_support import OpsServer, unique
+from serverproc import serving
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpsServer]:
-    process = OpsServer(tmp_path_factory.mktemp("ops-server"))
-    process.start()
-    try:
-        yield process
-    finally:
-        code = process.stop()
-    assert code == 0, f"server did not drain cleanly ({code}):\n{process.log_text()}"
+    yield from serving(OpsServer(tmp_path_factory.mktemp("ops-server")).start())
 
 
 @pytest.fixture
